@@ -1,0 +1,92 @@
+"""The application factory."""
+
+import logging
+import secrets
+from typing import Any
+
+from flask import Flask
+
+from app.commands import register_commands
+from app.config import Config
+from app.controllers.banker import ensure_bootstrap_banker
+from app.db import init_db, is_memory_uri
+from app.errors import register_error_handlers
+from app.extensions import jwt
+from app.models.account import AccountModel
+from app.models.transaction import TransactionModel
+from app.models.user import UserModel
+from app.observability import configure_logging, register_request_hooks
+from app.security import register_jwt_callbacks
+from app.views import auth, banker, customer, ops
+
+log = logging.getLogger("app")
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the app refuses to start."""
+
+
+def create_app(config_class: type = Config, mongo_client: Any = None) -> Flask:
+    """Build the API: config, extensions, blueprints, error handlers, commands."""
+    app = Flask(__name__)
+    app.config.from_object(config_class)
+    configure_logging(app)
+    check_config(app)
+    register_extensions(app, mongo_client)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    prepare_database(app)
+    return app
+
+
+def check_config(app: Flask) -> None:
+    """Refuse unsafe production settings; make development ones workable."""
+    config = app.config
+    secret = config.get("JWT_SECRET_KEY") or ""
+    if config["APP_ENV"] == "production":
+        if len(secret.encode()) < 32:
+            raise ConfigError(
+                "JWT_SECRET_KEY must be set to at least 32 bytes when "
+                "APP_ENV=production"
+            )
+        if is_memory_uri(config["MONGO_URI"]):
+            raise ConfigError(
+                "APP_ENV=production needs MONGO_URI to name a real MongoDB "
+                "server (mongodb:// or mongodb+srv://), not the in-memory database"
+            )
+    if not secret:
+        config["JWT_SECRET_KEY"] = secrets.token_urlsafe(48)
+        log.warning(
+            "JWT_SECRET_KEY is not set: using a random key, so tokens stop "
+            "working when the server restarts"
+        )
+
+
+def register_extensions(app: Flask, mongo_client: Any) -> None:
+    """Bind the database and flask-jwt-extended to the app."""
+    init_db(app, mongo_client)
+    if app.config["IN_MEMORY_DB"] and not app.config["TESTING"]:
+        log.warning("MONGO_URI is the in-memory database: nothing survives a restart")
+    jwt.init_app(app)
+    register_jwt_callbacks(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the blueprints at the contract's paths, plus request hooks."""
+
+    register_request_hooks(app)
+    for module in (auth, customer, banker, ops):
+        app.register_blueprint(module.bp)
+
+
+def prepare_database(app: Flask) -> None:
+    """Create indexes and the bootstrap banker, if configured."""
+
+    with app.app_context():
+        for model in (UserModel(), AccountModel(), TransactionModel()):
+            model.ensure_indexes()
+        username = app.config.get("BOOTSTRAP_BANKER_USERNAME")
+        password = app.config.get("BOOTSTRAP_BANKER_PASSWORD")
+        if username and password and ensure_bootstrap_banker(username, password):
+            log.info("created bootstrap banker %s", username.lower())

@@ -1,0 +1,1 @@
+"""Use cases: validate input, apply the business rules, call the models."""

@@ -1,0 +1,18 @@
+"""Operational checks."""
+
+from pymongo.errors import PyMongoError
+
+from app.db import get_db
+from app.errors import ServiceUnavailableError
+
+
+def health() -> dict:
+    """Ping the database.
+
+    :raises ServiceUnavailableError: the database does not answer.
+    """
+    try:
+        get_db().command("ping")
+    except PyMongoError as exc:
+        raise ServiceUnavailableError() from exc
+    return {"status": "ok", "database": "ok"}

@@ -1,0 +1,95 @@
+"""Database backend selection (real MongoDB or in-memory mongomock) and get_db()."""
+
+import threading
+from typing import Any
+
+import mongomock
+import pymongo
+from flask import Flask, current_app
+from pymongo.database import Database
+
+# mongomock is not thread-safe: its guarded find_one_and_update can overdraw when
+# two threads interleave. Every in-memory operation therefore runs under this one
+# process-wide lock, which gives the same single-document atomicity a real server
+# gives. Re-entrant so a method that calls another collection method cannot
+# deadlock.
+MEMORY_LOCK = threading.RLock()
+
+
+def is_memory_uri(uri: str | None) -> bool:
+    """Tell whether a MONGO_URI selects the in-memory backend."""
+    return not uri or uri.startswith("mongomock://")
+
+
+class _LockedCollection:
+    """A mongomock collection whose every call runs under MEMORY_LOCK.
+
+    Cursors are read to the end inside the lock, so callers get a list; models
+    pass ``sort``/``limit`` as keyword arguments, which both backends accept.
+    """
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._collection, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with MEMORY_LOCK:
+                result = attr(*args, **kwargs)
+                if isinstance(result, mongomock.collection.Cursor):
+                    return list(result)
+                return result
+
+        return locked
+
+
+class _LockedDatabase:
+    """A mongomock database handing out locked collections."""
+
+    def __init__(self, database: Any) -> None:
+        self._database = database
+
+    def __getitem__(self, name: str) -> _LockedCollection:
+        return _LockedCollection(self._database[name])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        attr = getattr(self._database, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with MEMORY_LOCK:
+                return attr(*args, **kwargs)
+
+        return locked
+
+
+def make_client(uri: str | None, timeout_ms: int = 5000) -> Any:
+    """Build the client MONGO_URI asks for: mongomock in memory, else pymongo."""
+    if is_memory_uri(uri):
+        return mongomock.MongoClient(tz_aware=True)
+    return pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
+
+
+def init_db(app: Flask, client: Any = None) -> None:
+    """Attach the database to the app; a test may pass its own client."""
+    if client is None:
+        client = make_client(app.config["MONGO_URI"], app.config["MONGO_TIMEOUT_MS"])
+    database = client[app.config["MONGO_DB_NAME"]]
+    if isinstance(client, mongomock.MongoClient):
+        database = _LockedDatabase(database)
+        app.config["IN_MEMORY_DB"] = True
+    else:
+        app.config["IN_MEMORY_DB"] = False
+    app.extensions["mongo_client"] = client
+    app.extensions["mongo_db"] = database
+
+
+def get_db() -> Database:
+    """Return the current app's database handle."""
+    return current_app.extensions["mongo_db"]

@@ -1,0 +1,49 @@
+"""Model classes, one per collection, plus the ledger that moves money."""
+
+from datetime import UTC, datetime
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+
+def utc_now() -> datetime:
+    """Return the current UTC time at BSON's millisecond precision."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def to_object_id(value: str | ObjectId) -> ObjectId | None:
+    """Parse an id from the outside world; None when it is not an ObjectId."""
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+def keyset_page(
+    collection, query: dict, limit: int, after: tuple[datetime, ObjectId] | None
+) -> tuple[list[dict], bool]:
+    """Return one page newest first, resuming strictly after ``after``.
+
+    Keyset pagination on (created_at, _id): a page costs the same however much
+    history lies behind it, and concurrent inserts cause no duplicates or gaps.
+    """
+    if after is not None:
+        created_at, oid = after
+        query = {
+            "$and": [
+                query,
+                {
+                    "$or": [
+                        {"created_at": {"$lt": created_at}},
+                        {"created_at": created_at, "_id": {"$lt": oid}},
+                    ]
+                },
+            ]
+        }
+    docs = list(
+        collection.find(query, sort=[("created_at", -1), ("_id", -1)], limit=limit + 1)
+    )
+    return docs[:limit], len(docs) > limit

@@ -1,0 +1,149 @@
+"""AccountModel: the accounts collection (numbers, owners, status).
+
+Balances live here but only app.models.ledger changes them.
+"""
+
+import secrets
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from app.db import get_db
+from app.models import keyset_page, utc_now
+
+ACCOUNT_KINDS = ("checking", "savings")
+ACCOUNT_STATUSES = ("active", "frozen", "closed")
+
+
+def luhn_digit(digits: str) -> str:
+    """Return the Luhn check digit for a string of digits."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def new_account_number() -> str:
+    """Draw a random 10-digit number: 9 random digits and a Luhn check digit.
+
+    Random rather than sequential, so a number says nothing about its neighbours,
+    and the check digit catches a mistyped digit before it reaches the database.
+    """
+    body = f"{secrets.randbelow(10**9):09d}"
+    return body + luhn_digit(body)
+
+
+class AccountModel:
+    """Accounts, each owned by one customer."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["accounts"]
+
+    def ensure_indexes(self) -> None:
+        """Create the unique account-number index and the listing indexes."""
+        self.collection.create_index([("account_number", ASCENDING)], unique=True)
+        self.collection.create_index([("user_id", ASCENDING), ("primary", DESCENDING)])
+        self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+        self.collection.create_index([("username", ASCENDING)])
+
+    def create(
+        self,
+        user: dict,
+        currency: str,
+        kind: str = "checking",
+        primary: bool = False,
+        account_id: ObjectId | None = None,
+    ) -> dict:
+        """Open an account at zero for ``user``, retrying on a number collision."""
+        while True:
+            doc = {
+                "_id": account_id or ObjectId(),
+                "account_number": new_account_number(),
+                "user_id": user["_id"],
+                "username": user["username"],
+                "kind": kind,
+                "primary": primary,
+                "status": "active",
+                "balance_cents": 0,
+                "currency": currency,
+                # Journal entries applied to the balance but not yet marked posted.
+                "pending_entries": [],
+                "entry_seq": 0,
+                "created_at": utc_now(),
+            }
+            try:
+                self.collection.insert_one(doc)
+                return doc
+            except DuplicateKeyError as exc:
+                if "account_number" not in str(exc):
+                    raise
+                # 10^9 numbers: a collision is rare; draw again.
+
+    def ensure_primary(self, user: dict, currency: str) -> dict:
+        """Return the user's primary account, opening it if it is missing.
+
+        The primary account shares its _id with the user, so a crash between
+        inserting the user and the account is repaired here, and two concurrent
+        repairs cannot open two primaries.
+        """
+        account = self.collection.find_one({"_id": user["_id"]})
+        if account is not None:
+            return account
+        try:
+            return self.create(user, currency, primary=True, account_id=user["_id"])
+        except DuplicateKeyError:
+            return self.collection.find_one({"_id": user["_id"]})
+
+    def find_by_id(self, account_id: ObjectId) -> dict | None:
+        """Return an account by id, or None."""
+        return self.collection.find_one({"_id": account_id})
+
+    def find_by_number(self, account_number: str) -> dict | None:
+        """Return an account by its number, or None."""
+        return self.collection.find_one({"account_number": account_number})
+
+    def find_owned(self, user_id: ObjectId, account_number: str) -> dict | None:
+        """Return the account only if ``user_id`` owns it."""
+        return self.collection.find_one(
+            {"account_number": account_number, "user_id": user_id}
+        )
+
+    def ids_for_user(self, user_id: ObjectId) -> list[ObjectId]:
+        """Return the ids of every account the user owns."""
+        docs = self.collection.find({"user_id": user_id}, {"_id": 1})
+        return [doc["_id"] for doc in docs]
+
+    def numbers_by_id(self, account_ids: list[ObjectId]) -> dict[ObjectId, str]:
+        """Map account ids to account numbers."""
+        docs = self.collection.find(
+            {"_id": {"$in": account_ids}}, {"account_number": 1}
+        )
+        return {doc["_id"]: doc["account_number"] for doc in docs}
+
+    def list_page(
+        self,
+        limit: int,
+        after: tuple | None = None,
+        username_prefix: str | None = None,
+        status: str | None = None,
+    ) -> tuple[list[dict], bool]:
+        """Return a page of all accounts, newest first, optionally filtered."""
+        query: dict = {}
+        if username_prefix:
+            # Usernames are stored lower-case, so a prefix range on the plain
+            # index is the case-insensitive search (and escapes nothing).
+            query["username"] = {
+                "$gte": username_prefix,
+                "$lt": username_prefix + "\U0010ffff",
+            }
+        if status:
+            query["status"] = status
+        return keyset_page(self.collection, query, limit, after)

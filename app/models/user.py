@@ -1,0 +1,63 @@
+"""UserModel: the users collection (credentials, role, profile)."""
+
+from typing import Any
+
+from bson import ObjectId
+from flask import current_app
+from pymongo import ASCENDING
+
+from app.db import get_db
+from app.models import to_object_id, utc_now
+from app.security import hash_password, verify_password
+
+
+class UserModel:
+    """Users; usernames are stored folded to lower case and unique."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["users"]
+
+    def ensure_indexes(self) -> None:
+        """Create the unique username index."""
+        self.collection.create_index([("username", ASCENDING)], unique=True)
+
+    def create(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        email: str | None = None,
+        full_name: str | None = None,
+    ) -> dict:
+        """Insert a user with a hashed password; DuplicateKeyError if taken."""
+        doc = {
+            "_id": ObjectId(),
+            "username": username,
+            "password_hash": hash_password(
+                password, current_app.config["PASSWORD_HASH_METHOD"]
+            ),
+            "role": role,
+            "email": email,
+            "full_name": full_name,
+            "active": True,
+            "created_at": utc_now(),
+        }
+        self.collection.insert_one(doc)
+        return doc
+
+    def find_by_id(self, user_id: str | ObjectId) -> dict | None:
+        """Return a user by id, or None."""
+        oid = to_object_id(user_id)
+        return None if oid is None else self.collection.find_one({"_id": oid})
+
+    def find_by_username(self, username: str) -> dict | None:
+        """Return a user by (already folded) username, or None."""
+        return self.collection.find_one({"username": username})
+
+    def authenticate(self, username: str, password: str) -> dict | None:
+        """Return the user when the password matches, else None, in similar time."""
+        user = self.find_by_username(username)
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        stored = user["password_hash"] if user else None
+        return user if verify_password(stored, password, method) else None

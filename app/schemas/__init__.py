@@ -1,0 +1,1 @@
+"""marshmallow schemas: inputs named for actions, outputs for resources."""

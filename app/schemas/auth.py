@@ -1,0 +1,128 @@
+"""Schemas for registration, login and the user resource."""
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from app.schemas.common import ObjectIdString, UtcDateTime, no_control_chars
+
+USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
+_COMMON_PASSWORDS = (
+    Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
+)
+
+
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """Load the bundled list of common passwords (lower case)."""
+    lines = _COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        line.strip().lower()
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def fold_username(data: Any) -> Any:
+    """Lower-case the username before anything else looks at it."""
+    if isinstance(data, dict) and isinstance(data.get("username"), str):
+        data = {**data, "username": data["username"].lower()}
+    return data
+
+
+def check_new_password(password: str, username: str | None) -> dict[str, list[str]]:
+    """Return the password-policy errors for a new password, keyed by field."""
+    problems = []
+    if username and password.lower() == username.lower():
+        problems.append("Must not be the username.")
+    if password.lower() in common_passwords():
+        problems.append("Is too common; choose another.")
+    return {"password": problems} if problems else {}
+
+
+class RegisterSchema(Schema):
+    """A new customer: username, password, optional email and full name."""
+
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME,
+            error="Must be 3-32 characters: letters, digits, '_', '.' or '-'.",
+        ),
+    )
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
+    email = fields.Email(
+        load_default=None, allow_none=True, validate=validate.Length(max=254)
+    )
+    full_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(min=1, max=100), no_control_chars],
+    )
+
+    @pre_load
+    def fold(self, data: Any, **kwargs: Any) -> Any:
+        return fold_username(data)
+
+    @validates_schema(skip_on_field_errors=True)
+    def check_password(self, data: dict, **kwargs: Any) -> None:
+        errors = check_new_password(data["password"], data["username"])
+        if errors:
+            raise ValidationError(errors)
+
+
+class LoginSchema(Schema):
+    """Credentials: username (any case) and password."""
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+
+    @pre_load
+    def fold(self, data: Any, **kwargs: Any) -> Any:
+        return fold_username(data)
+
+
+class UserSchema(Schema):
+    """The user resource as returned at registration."""
+
+    id = ObjectIdString(attribute="_id")
+    username = fields.String()
+    role = fields.String()
+    created_at = UtcDateTime()
+
+
+class MeSchema(UserSchema):
+    """The caller's own profile."""
+
+    email = fields.String(allow_none=True)
+    full_name = fields.String(allow_none=True)
+
+
+class TokenSchema(Schema):
+    """A login's tokens."""
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+register_schema = RegisterSchema()
+login_schema = LoginSchema()
+user_schema = UserSchema()
+me_schema = MeSchema()
+token_schema = TokenSchema()

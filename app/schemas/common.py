@@ -1,0 +1,205 @@
+"""Shared fields and schemas: money, timestamps, cursors, pagination."""
+
+import base64
+import binascii
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from flask import current_app
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+_MONEY_TEXT = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+ACCOUNT_NUMBER = validate.Regexp(
+    r"^[0-9]{10}$", error="Must be a 10-digit account number."
+)
+CENT = Decimal("0.01")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def format_cents(cents: int) -> str:
+    """Render integer cents as a string with exactly two decimals."""
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def isoformat_utc(value: datetime | None) -> str | None:
+    """Render a datetime as ISO 8601 UTC with a Z suffix."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    text = value.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def no_control_chars(value: str) -> None:
+    """Refuse control characters in free text."""
+    if _CONTROL_CHARS.search(value):
+        raise ValidationError("Must not contain control characters.")
+
+
+class Money(fields.Field):
+    """An amount in, integer cents out; exact, positive, at most two decimals.
+
+    The request body is parsed with JSON numbers as Decimal, so no value here has
+    been through a binary float; a float that arrives anyway is refused.
+    """
+
+    default_error_messages = {
+        "invalid": "Must be a number or a numeric string.",
+        "positive": "Must be greater than 0.",
+        "places": "Must have at most 2 decimal places.",
+        "too_large": "Must be at most {maximum}.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int):
+            amount = Decimal(value)
+        elif isinstance(value, Decimal):
+            amount = value
+        elif isinstance(value, str) and _MONEY_TEXT.fullmatch(value):
+            amount = Decimal(value)
+        else:
+            raise self.make_error("invalid")
+        if not amount.is_finite():
+            raise self.make_error("invalid")
+        if amount <= 0:
+            raise self.make_error("positive")
+        maximum = current_app.config["MAX_TRANSACTION_AMOUNT"]
+        if amount > maximum:
+            raise self.make_error("too_large", maximum=f"{maximum:.2f}")
+        try:
+            exact = amount.quantize(CENT)
+        except InvalidOperation as exc:
+            raise self.make_error("places") from exc
+        if exact != amount:
+            raise self.make_error("places")
+        return int(exact * 100)
+
+
+class Cents(fields.Field):
+    """Integer cents out as a two-decimal string."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else format_cents(value)
+
+
+class UtcDateTime(fields.Field):
+    """A datetime out as ISO 8601 UTC with Z."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
+        return isoformat_utc(value)
+
+
+class ObjectIdString(fields.Field):
+    """An ObjectId out as its hex string."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any):
+        return None if value is None else str(value)
+
+
+class DateBound(fields.Field):
+    """An ISO date or datetime in a query; zone-less means UTC.
+
+    As an upper bound (``end=True``) a date-only value includes its whole day, and
+    a datetime includes its own millisecond; either way the result is exclusive.
+    """
+
+    default_error_messages = {"invalid": "Must be an ISO 8601 date or datetime."}
+
+    def __init__(self, *, end: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.end = end
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str) or not 10 <= len(value) <= 40:
+            raise self.make_error("invalid")
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                moment = datetime.combine(day, time(), tzinfo=UTC)
+                return moment + timedelta(days=1) if self.end else moment
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        return moment + timedelta(milliseconds=1) if self.end else moment
+
+
+def encode_cursor(doc: dict) -> str:
+    """Make the opaque cursor that resumes after ``doc``."""
+    created = doc["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    millis = (created - EPOCH) // timedelta(milliseconds=1)
+    raw = f"{millis}:{doc['_id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Cursor(fields.Field):
+    """An opaque pagination cursor in, (created_at, ObjectId) out."""
+
+    default_error_messages = {"invalid": "Invalid cursor."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str) or len(value) > 64:
+            raise self.make_error("invalid")
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            millis_text, oid_text = raw.split(":")
+            if not millis_text.isdigit():
+                raise ValueError(millis_text)
+            created = EPOCH + timedelta(milliseconds=int(millis_text))
+            return created, ObjectId(oid_text)
+        except (ValueError, binascii.Error, InvalidId, OverflowError) as exc:
+            raise self.make_error("invalid") from exc
+
+
+class QueryInt(fields.Field):
+    """A small non-negative integer given as query text."""
+
+    default_error_messages = {"invalid": "Must be a whole number."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,6}", value):
+            raise self.make_error("invalid")
+        return int(value)
+
+
+class PageArgsSchema(Schema):
+    """``limit`` (1-100, default 20) and an opaque ``cursor``."""
+
+    limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(load_default=None)
+
+
+class DateRangeArgsSchema(PageArgsSchema):
+    """Pagination plus ``from`` / ``to`` bounds."""
+
+    start = DateBound(data_key="from", load_default=None)
+    end = DateBound(data_key="to", end=True, load_default=None)
+
+    @validates_schema
+    def check_order(self, data: dict, **kwargs: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None and start >= end:
+            raise ValidationError("Must not be before 'from'.", "to")
+
+
+def page(items: list[dict], docs: list[dict], has_more: bool) -> dict:
+    """Shape a list response: items and the cursor of the next page."""
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(docs[-1]) if has_more and docs else None,
+    }

@@ -1,0 +1,1 @@
+"""Blueprints: HTTP in, one controller call, HTTP out."""

@@ -1,0 +1,40 @@
+"""Development server: `python run.py` (or `make run`)."""
+
+import secrets
+import sys
+
+from app import ConfigError, create_app
+from app.config import Config
+from app.db import is_memory_uri
+
+
+def main() -> int:
+    """Start the API on HOST:PORT, with a demo banker on a fresh in-memory store."""
+    config_class = Config
+    demo_password = None
+    if is_memory_uri(Config.MONGO_URI) and not Config.BOOTSTRAP_BANKER_USERNAME:
+        demo_password = secrets.token_urlsafe(12)
+
+        class RunConfig(Config):
+            BOOTSTRAP_BANKER_USERNAME = "banker"
+            BOOTSTRAP_BANKER_PASSWORD = demo_password
+
+        config_class = RunConfig
+    try:
+        app = create_app(config_class)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host, port = app.config["HOST"], app.config["PORT"]
+    if app.config["IN_MEMORY_DB"]:
+        print("WARNING: in-memory database; nothing is persisted across restarts.")
+    if demo_password:
+        # Shown once, on the console of a throwaway in-memory store only.
+        print(f"Demo banker: username 'banker', password '{demo_password}'")
+    print(f"Bank API listening on http://{host}:{port}/  (health: /health)")
+    app.run(host=host, port=port, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
