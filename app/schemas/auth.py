@@ -16,7 +16,7 @@ from marshmallow import (
 
 from app.schemas.common import ObjectIdString, UtcDateTime, no_control_chars
 
-USERNAME = re.compile(r"[a-z0-9_.-]{3,32}")
+USERNAME = re.compile(r"\A[a-z0-9_.-]{3,32}\Z")
 _COMMON_PASSWORDS = (
     Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
 )

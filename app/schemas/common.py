@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 _MONEY_TEXT = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 ACCOUNT_NUMBER = validate.Regexp(
-    r"^[0-9]{10}$", error="Must be a 10-digit account number."
+    r"\A[0-9]{10}\Z", error="Must be a 10-digit account number."
 )
 CENT = Decimal("0.01")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,76 @@
+"""Fixtures: a fresh app and in-memory database per test, and ready-made users."""
+
+import os
+
+import mongomock
+import pytest
+
+from app import create_app
+from app.config import TestConfig
+from tests.factories import auth_headers, login_headers, make_user
+
+PASSWORD = "s3cure-enough-Passphrase"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip tests that need a real MongoDB unless TEST_MONGO_URI is set."""
+    if os.environ.get("TEST_MONGO_URI"):
+        return
+    skip = pytest.mark.skip(reason="needs a real MongoDB: set TEST_MONGO_URI")
+    for item in items:
+        if "mongo" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def app():
+    """A fresh app on its own in-memory database."""
+    return create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    """The app's database handle, inside an app context."""
+    from app.db import get_db
+
+    with app.app_context():
+        yield get_db()
+
+
+@pytest.fixture
+def customer(app, client):
+    """A registered customer: {"user", "account", "headers", "password"}."""
+    body = client.post(
+        "/auth/register", json={"username": "carol", "password": PASSWORD}
+    ).get_json()
+    return {
+        "user": body["user"],
+        "account": body["account"],
+        "password": PASSWORD,
+        "headers": login_headers(client, "carol", PASSWORD),
+    }
+
+
+@pytest.fixture
+def other_customer(app, client):
+    """A second customer, for object-level access checks."""
+    body = client.post(
+        "/auth/register", json={"username": "dave", "password": PASSWORD}
+    ).get_json()
+    return {
+        "user": body["user"],
+        "account": body["account"],
+        "headers": login_headers(client, "dave", PASSWORD),
+    }
+
+
+@pytest.fixture
+def banker(app, client):
+    """A banker created through the model layer, with auth headers."""
+    user = make_user(app, "bernie", PASSWORD, role="banker")
+    return {"user": user, "headers": auth_headers(app, user)}

@@ -1,0 +1,51 @@
+"""Plain helpers that write through the models (only the behaviour under test uses
+HTTP)."""
+
+from flask_jwt_extended import create_access_token
+
+from app.models import ledger
+from app.models.account import AccountModel
+from app.models.user import UserModel
+
+
+def make_user(app, username: str, password: str, role: str = "customer") -> dict:
+    """Insert a user directly (no HTTP)."""
+    with app.app_context():
+        return UserModel().create(username, password, role)
+
+
+def make_account(app, user: dict, kind: str = "checking") -> dict:
+    """Open an extra account for a user directly."""
+    with app.app_context():
+        return AccountModel().create(user, app.config["CURRENCY"], kind=kind)
+
+
+def fund(app, account_number: str, amount_cents: int) -> dict:
+    """Deposit through the ledger (no HTTP); return the movement's account."""
+    with app.app_context():
+        account = AccountModel().find_by_number(account_number)
+        return ledger.deposit(account, amount_cents, "test funding").account
+
+
+def balance_cents(app, account_number: str) -> int:
+    """Read an account's stored balance."""
+    with app.app_context():
+        return AccountModel().find_by_number(account_number)["balance_cents"]
+
+
+def auth_headers(app, user: dict, **kwargs) -> dict:
+    """Mint an access token for a user, as login would."""
+    with app.app_context():
+        token = create_access_token(
+            str(user["_id"]), additional_claims={"role": user["role"]}, **kwargs
+        )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login_headers(client, username: str, password: str) -> dict:
+    """Log in over HTTP and return bearer headers."""
+    response = client.post(
+        "/auth/login", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}

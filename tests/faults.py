@@ -1,0 +1,71 @@
+"""Fault injection: a database whose Nth write raises, as if the process died."""
+
+from typing import Any
+
+WRITES = frozenset(
+    {
+        "insert_one",
+        "insert_many",
+        "update_one",
+        "update_many",
+        "replace_one",
+        "delete_one",
+        "delete_many",
+        "find_one_and_update",
+        "find_one_and_replace",
+        "find_one_and_delete",
+        "bulk_write",
+    }
+)
+
+
+class Crash(RuntimeError):
+    """The simulated crash."""
+
+
+class FaultyDatabase:
+    """Wrap a database; count writes; the write numbered ``fail_at`` raises."""
+
+    def __init__(self, database: Any, fail_at: int | None = None) -> None:
+        self._database = database
+        self.fail_at = fail_at
+        self.writes: list[tuple[str, str]] = []
+
+    def __getitem__(self, name: str) -> "FaultyCollection":
+        return FaultyCollection(self, name, self._database[name])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._database, name)
+
+
+class FaultyCollection:
+    def __init__(self, owner: FaultyDatabase, name: str, collection: Any) -> None:
+        self._owner = owner
+        self._name = name
+        self._collection = collection
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._collection, attr)
+        if attr not in WRITES:
+            return target
+
+        def write(*args: Any, **kwargs: Any) -> Any:
+            owner = self._owner
+            owner.writes.append((self._name, attr))
+            if owner.fail_at is not None and len(owner.writes) == owner.fail_at:
+                raise Crash(f"crash at write {owner.fail_at}: {self._name}.{attr}")
+            return target(*args, **kwargs)
+
+        return write
+
+
+def install(app, fail_at: int | None = None) -> FaultyDatabase:
+    """Put a FaultyDatabase in front of the app's database and return it."""
+    faulty = FaultyDatabase(app.extensions["mongo_db"], fail_at)
+    app.extensions["mongo_db"] = faulty
+    return faulty
+
+
+def uninstall(app, faulty: FaultyDatabase) -> None:
+    """Put the real database back."""
+    app.extensions["mongo_db"] = faulty._database

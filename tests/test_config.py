@@ -1,0 +1,185 @@
+"""Configuration rules, the bootstrap banker, the CLI and run.py."""
+
+import mongomock
+import pytest
+
+from app import ConfigError, create_app
+from app.config import Config, TestConfig
+from app.db import is_memory_uri, make_client
+from tests.conftest import PASSWORD
+
+
+def build(**settings):
+    config = type("Custom", (TestConfig,), settings)
+    return create_app(config, mongo_client=mongomock.MongoClient(tz_aware=True))
+
+
+@pytest.mark.parametrize(
+    "settings, reason",
+    [
+        ({"JWT_SECRET_KEY": None, "MONGO_URI": "mongodb://db/"}, "JWT_SECRET_KEY"),
+        ({"JWT_SECRET_KEY": "short", "MONGO_URI": "mongodb://db/"}, "32 bytes"),
+        ({"JWT_SECRET_KEY": "k" * 40, "MONGO_URI": "mongomock://"}, "in-memory"),
+        ({"JWT_SECRET_KEY": "k" * 40, "MONGO_URI": None}, "in-memory"),
+    ],
+)
+def test_production_refuses_unsafe_settings(settings, reason):
+    with pytest.raises(ConfigError) as error:
+        build(APP_ENV="production", **settings)
+    assert reason in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_production_starts_with_a_real_uri_and_long_secret():
+    app = build(
+        APP_ENV="production", JWT_SECRET_KEY="k" * 40, MONGO_URI="mongodb://db.example/"
+    )
+    assert app.config["JWT_SECRET_KEY"] == "k" * 40
+
+
+def test_development_without_secret_gets_a_random_one(caplog):
+    first = build(JWT_SECRET_KEY=None).config["JWT_SECRET_KEY"]
+    second = build(JWT_SECRET_KEY=None).config["JWT_SECRET_KEY"]
+    assert len(first) >= 32 and first != second
+    assert "JWT_SECRET_KEY is not set" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "uri, memory",
+    [
+        (None, True),
+        ("", True),
+        ("mongomock://", True),
+        ("mongodb://localhost/", False),
+        ("mongodb+srv://cluster.example/", False),
+    ],
+)
+def test_backend_is_chosen_from_the_uri(uri, memory):
+    assert is_memory_uri(uri) is memory
+
+
+def test_real_uri_builds_a_tz_aware_pymongo_client():
+    import pymongo
+
+    client = make_client("mongodb://127.0.0.1:1/", timeout_ms=10)
+    try:
+        assert isinstance(client, pymongo.MongoClient)
+        assert client.codec_options.tz_aware is True
+    finally:
+        client.close()
+
+
+def test_memory_uri_builds_a_locked_mongomock_database():
+    app = create_app(TestConfig)
+    assert app.config["IN_MEMORY_DB"] is True
+    assert type(app.extensions["mongo_db"]).__name__ == "_LockedDatabase"
+
+
+def test_indexes_exist_after_start(app, db):
+    users = db["users"].index_information()
+    assert any(
+        v.get("unique") and v["key"] == [("username", 1)] for v in users.values()
+    )
+    accounts = db["accounts"].index_information()
+    assert any(
+        v.get("unique") and v["key"] == [("account_number", 1)]
+        for v in accounts.values()
+    )
+    keys = [v["key"] for v in db["transactions"].index_information().values()]
+    assert [("account_id", 1), ("created_at", -1), ("_id", -1)] in keys
+
+
+def test_bootstrap_banker_is_created_once_and_can_log_in():
+    client = mongomock.MongoClient(tz_aware=True)
+    config = type(
+        "Boot",
+        (TestConfig,),
+        {"BOOTSTRAP_BANKER_USERNAME": "Boss", "BOOTSTRAP_BANKER_PASSWORD": PASSWORD},
+    )
+    app = create_app(config, mongo_client=client)
+    create_app(config, mongo_client=client)  # a restart finds it and leaves it
+    users = list(app.extensions["mongo_db"]["users"].find({}))
+    assert [(u["username"], u["role"]) for u in users] == [("boss", "banker")]
+    http = app.test_client()
+    token = http.post(
+        "/auth/login", json={"username": "boss", "password": PASSWORD}
+    ).get_json()
+    response = http.get(
+        "/banker/accounts", headers={"Authorization": f"Bearer {token['access_token']}"}
+    )
+    assert response.status_code == 200
+    # Bankers hold no accounts.
+    assert app.extensions["mongo_db"]["accounts"].count_documents({}) == 0
+
+
+def test_cli_create_banker_with_password_stdin(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["create-banker", "Teller", "--password-stdin"], input=PASSWORD + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created banker teller" in result.output
+    assert PASSWORD not in result.output
+    user = db["users"].find_one({"username": "teller"})
+    assert user["role"] == "banker"
+    assert db["accounts"].count_documents({"user_id": user["_id"]}) == 0
+
+
+def test_cli_create_banker_prompts_for_the_password(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["create-banker", "prompted"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert db["users"].find_one({"username": "prompted"})["role"] == "banker"
+
+
+@pytest.mark.parametrize(
+    "username, password, code, message",
+    [("x", PASSWORD, 2, "username"), ("weakling", "password123", 2, "password")],
+)
+def test_cli_create_banker_rejects_bad_input(
+    app, db, username, password, code, message
+):
+    result = app.test_cli_runner().invoke(
+        args=["create-banker", username, "--password-stdin"], input=password + "\n"
+    )
+    assert result.exit_code == code
+    assert message in result.output
+    assert db["users"].count_documents({}) == 0
+
+
+def test_cli_create_banker_refuses_a_taken_username(app, client):
+    client.post("/auth/register", json={"username": "taken", "password": PASSWORD})
+    result = app.test_cli_runner().invoke(
+        args=["create-banker", "taken", "--password-stdin"], input=PASSWORD + "\n"
+    )
+    assert result.exit_code == 1 and "taken" in result.output
+
+
+def test_run_py_refuses_to_start_in_unsafe_production(monkeypatch, capsys):
+    import run
+
+    class Unsafe(Config):
+        APP_ENV = "production"
+        JWT_SECRET_KEY = None
+
+    monkeypatch.setattr(run, "Config", Unsafe)
+    assert run.main() == 2
+    assert "error: JWT_SECRET_KEY" in capsys.readouterr().err
+
+
+def test_run_py_prints_url_warning_and_demo_banker(monkeypatch, capsys):
+    import run
+
+    class Dev(TestConfig):
+        PORT = 5999
+
+    started = {}
+    monkeypatch.setattr(run, "Config", Dev)
+    monkeypatch.setattr("flask.Flask.run", lambda self, **kw: started.update(kw))
+    assert run.main() == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:5999/" in out
+    assert "in-memory" in out
+    assert "Demo banker: username 'banker'" in out
+    assert started == {"host": "127.0.0.1", "port": 5999, "threaded": True}
