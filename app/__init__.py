@@ -5,6 +5,7 @@ import secrets
 from typing import Any
 
 from flask import Flask
+from marshmallow import ValidationError
 
 from app.commands import register_commands
 from app.config import Config
@@ -88,5 +89,19 @@ def prepare_database(app: Flask) -> None:
             model.ensure_indexes()
         username = app.config.get("BOOTSTRAP_BANKER_USERNAME")
         password = app.config.get("BOOTSTRAP_BANKER_PASSWORD")
-        if username and password and ensure_bootstrap_banker(username, password):
+        if bool(username) != bool(password):
+            raise ConfigError(
+                "set both BOOTSTRAP_BANKER_USERNAME and BOOTSTRAP_BANKER_PASSWORD, "
+                "or neither"
+            )
+        if not username:
+            return
+        try:
+            created = ensure_bootstrap_banker(username, password)
+        except ValidationError as exc:
+            fields = ", ".join(sorted(exc.messages))
+            raise ConfigError(
+                f"BOOTSTRAP_BANKER_USERNAME/PASSWORD break the rules for: {fields}"
+            ) from None
+        if created:
             log.info("created bootstrap banker %s", username.lower())

@@ -18,10 +18,6 @@ def _env_int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    return _env(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
 class Config:
     """Development defaults; every value can be overridden by the environment."""
 
@@ -46,7 +42,6 @@ class Config:
     BOOTSTRAP_BANKER_USERNAME = _env("BOOTSTRAP_BANKER_USERNAME")
     BOOTSTRAP_BANKER_PASSWORD = _env("BOOTSTRAP_BANKER_PASSWORD")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
-    TRUST_PROXY = _env_bool("TRUST_PROXY", False)
     TESTING = False
 
 

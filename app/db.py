@@ -5,7 +5,9 @@ from typing import Any
 
 import mongomock
 import pymongo
+from bson import ObjectId
 from flask import Flask, current_app
+from mongomock.filtering import filter_applies
 from pymongo.database import Database
 
 # mongomock is not thread-safe: its guarded find_one_and_update can overdraw when
@@ -30,6 +32,7 @@ class _LockedCollection:
 
     def __init__(self, collection: Any) -> None:
         self._collection = collection
+        _add_id_fast_path(collection)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._collection, name)
@@ -44,6 +47,32 @@ class _LockedCollection:
                 return result
 
         return locked
+
+
+def _add_id_fast_path(collection: Any) -> None:
+    """Answer ``{"_id": <ObjectId>, ...}`` filters from mongomock's id-keyed store.
+
+    mongomock evaluates every filter against every document, so posting a journal
+    entry by its id would cost the size of the whole journal. Its store is keyed
+    by ``_id``, so a filter naming one ObjectId only needs that document; the full
+    filter is still applied to it, so results are the same as the scan's.
+    """
+    scan = getattr(collection, "_iter_documents", None)
+    store = getattr(collection, "_store", None)
+    if scan is None or store is None or getattr(scan, "_id_fast_path", False):
+        return
+
+    def iter_documents(filter: Any) -> Any:
+        wanted = filter.get("_id") if isinstance(filter, dict) else None
+        if type(wanted) is not ObjectId:
+            return scan(filter)
+        document = store[wanted] if wanted in store else None
+        if document is not None and filter_applies(filter, document):
+            return iter([document])
+        return iter([])
+
+    iter_documents._id_fast_path = True
+    collection._iter_documents = iter_documents
 
 
 class _LockedDatabase:

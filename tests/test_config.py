@@ -183,3 +183,71 @@ def test_run_py_prints_url_warning_and_demo_banker(monkeypatch, capsys):
     assert "in-memory" in out
     assert "Demo banker: username 'banker'" in out
     assert started == {"host": "127.0.0.1", "port": 5999, "threaded": True}
+
+
+def test_id_fast_path_answers_like_a_full_scan(db):
+    from bson import ObjectId
+
+    accounts = db["scratch"]
+    assert accounts._collection._iter_documents._id_fast_path is True
+    ids = [ObjectId() for _ in range(5)]
+    accounts.insert_many(
+        [{"_id": oid, "n": i, "tags": []} for i, oid in enumerate(ids)]
+    )
+    assert accounts.find_one({"_id": ids[2]})["n"] == 2
+    assert accounts.find_one({"_id": ids[2], "n": 3}) is None
+    assert accounts.find_one({"_id": ObjectId()}) is None
+    assert accounts.count_documents({"_id": ids[1]}) == 1
+    updated = accounts.find_one_and_update(
+        {"_id": ids[3], "tags": {"$ne": "x"}},
+        {"$push": {"tags": "x"}},
+        return_document=True,
+    )
+    assert updated["tags"] == ["x"]
+    again = accounts.find_one_and_update(
+        {"_id": ids[3], "tags": {"$ne": "x"}}, {"$push": {"tags": "x"}}
+    )
+    assert again is None
+    assert accounts.update_one({"_id": ids[4]}, {"$set": {"n": 40}}).modified_count == 1
+    assert [d["n"] for d in accounts.find({"_id": {"$in": ids[:2]}})] == [0, 1]
+    accounts.delete_one({"_id": ids[0]})
+    assert accounts.find_one({"_id": ids[0]}) is None
+    assert accounts.count_documents({}) == 4
+
+
+@pytest.mark.parametrize(
+    "settings, reason",
+    [
+        ({"BOOTSTRAP_BANKER_USERNAME": "boss"}, "or neither"),
+        ({"BOOTSTRAP_BANKER_PASSWORD": PASSWORD}, "or neither"),
+        (
+            {"BOOTSTRAP_BANKER_USERNAME": "x", "BOOTSTRAP_BANKER_PASSWORD": PASSWORD},
+            "username",
+        ),
+        (
+            {"BOOTSTRAP_BANKER_USERNAME": "boss", "BOOTSTRAP_BANKER_PASSWORD": "short"},
+            "password",
+        ),
+    ],
+)
+def test_bad_bootstrap_settings_refuse_to_start_in_one_line(settings, reason):
+    with pytest.raises(ConfigError) as error:
+        build(**settings)
+    assert reason in str(error.value) and "\n" not in str(error.value)
+    assert PASSWORD not in str(error.value)
+
+
+def test_bootstrap_race_with_another_worker_is_harmless(monkeypatch):
+    from app.models.user import UserModel
+
+    client = mongomock.MongoClient(tz_aware=True)
+    config = type(
+        "Boot",
+        (TestConfig,),
+        {"BOOTSTRAP_BANKER_USERNAME": "boss", "BOOTSTRAP_BANKER_PASSWORD": PASSWORD},
+    )
+    create_app(config, mongo_client=client)
+    # The second worker's look-up missed the first worker's insert.
+    monkeypatch.setattr(UserModel, "find_by_username", lambda self, name: None)
+    app = create_app(config, mongo_client=client)
+    assert app.extensions["mongo_db"]["users"].count_documents({}) == 1

@@ -1,6 +1,7 @@
 """Bankers' views of every account and transaction, and creating bankers."""
 
 from app.controllers.auth import create_user
+from app.errors import UsernameTakenError
 from app.models.account import AccountModel
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
@@ -80,8 +81,15 @@ def create_banker(username: str, password: str) -> dict:
 
 
 def ensure_bootstrap_banker(username: str, password: str) -> bool:
-    """Create the bootstrap banker unless that username exists; tell if created."""
+    """Create the bootstrap banker unless that username exists; tell if created.
+
+    :raises ValidationError: the username or password breaks the rules.
+    """
     if UserModel().find_by_username(username.lower()) is not None:
         return False
-    create_banker(username, password)
+    try:
+        create_banker(username, password)
+    except UsernameTakenError:
+        # Another worker starting at the same moment created it first.
+        return False
     return True

@@ -39,7 +39,7 @@ def _refusal_error(refusal: ledger.LedgerRefusal, amount_cents: int) -> ApiError
     if refusal.reason == "insufficient_funds":
         return InsufficientFundsError(
             f"Insufficient funds: balance {format_cents(refusal.balance_cents)}, "
-            f"requested {format_cents(amount_cents)}."
+            f"requested {format_cents(amount_cents)}"
         )
     if refusal.reason == "account_frozen":
         return AccountFrozenError()

@@ -4,7 +4,7 @@ import base64
 import binascii
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from bson import ObjectId
@@ -76,13 +76,11 @@ class Money(fields.Field):
         maximum = current_app.config["MAX_TRANSACTION_AMOUNT"]
         if amount > maximum:
             raise self.make_error("too_large", maximum=f"{maximum:.2f}")
-        try:
-            exact = amount.quantize(CENT)
-        except InvalidOperation as exc:
-            raise self.make_error("places") from exc
-        if exact != amount:
+        # Judged as written: "1.000" has three decimal places and is refused, so
+        # a client's precision mistake is reported instead of silently accepted.
+        if amount.as_tuple().exponent < -2:
             raise self.make_error("places")
-        return int(exact * 100)
+        return int(amount.quantize(CENT) * 100)
 
 
 class Cents(fields.Field):
