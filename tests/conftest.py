@@ -42,31 +42,29 @@ def db(app):
         yield get_db()
 
 
-@pytest.fixture
-def customer(app, client):
-    """A registered customer: {"user", "account", "headers", "password"}."""
+def register(client, username: str) -> dict:
+    """Register a customer over HTTP and log them in."""
     body = client.post(
-        "/auth/register", json={"username": "carol", "password": PASSWORD}
+        "/auth/register", json={"username": username, "password": PASSWORD}
     ).get_json()
     return {
         "user": body["user"],
         "account": body["account"],
         "password": PASSWORD,
-        "headers": login_headers(client, "carol", PASSWORD),
+        "headers": login_headers(client, username, PASSWORD),
     }
+
+
+@pytest.fixture
+def customer(app, client):
+    """A registered customer: {"user", "account", "headers", "password"}."""
+    return register(client, "carol")
 
 
 @pytest.fixture
 def other_customer(app, client):
     """A second customer, for object-level access checks."""
-    body = client.post(
-        "/auth/register", json={"username": "dave", "password": PASSWORD}
-    ).get_json()
-    return {
-        "user": body["user"],
-        "account": body["account"],
-        "headers": login_headers(client, "dave", PASSWORD),
-    }
+    return register(client, "dave")
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Bankers' views of every account and transaction, and creating bankers."""
 
+from app.controllers import transaction_page
 from app.controllers.auth import create_user
 from app.errors import UsernameTakenError
 from app.models.account import AccountModel
-from app.models.transaction import TransactionModel
 from app.models.user import UserModel
 from app.schemas.account import banker_account_args_schema, banker_account_schema
 from app.schemas.auth import RegisterSchema
@@ -59,15 +59,7 @@ def list_transactions(args: dict) -> dict:
     account_ids = _account_filter(query)
     if account_ids == []:
         return page([], [], False)
-    docs, has_more = TransactionModel().list_posted(
-        query["limit"],
-        after=query["cursor"],
-        account_ids=account_ids,
-        type_=query["type"],
-        start=query["start"],
-        end=query["end"],
-    )
-    return page(banker_transaction_schema.dump(docs, many=True), docs, has_more)
+    return transaction_page(query, account_ids, banker_transaction_schema)
 
 
 def create_banker(username: str, password: str) -> dict:

@@ -2,6 +2,7 @@
 
 from flask import current_app
 
+from app.controllers import transaction_page
 from app.errors import (
     AccountClosedError,
     AccountFrozenError,
@@ -11,9 +12,8 @@ from app.errors import (
 )
 from app.models import ledger
 from app.models.account import AccountModel
-from app.models.transaction import TransactionModel
 from app.schemas.account import balance_args_schema, balance_schema
-from app.schemas.common import format_cents, page
+from app.schemas.common import format_cents
 from app.schemas.transaction import (
     amount_schema,
     transaction_list_args_schema,
@@ -106,12 +106,4 @@ def list_transactions(user: dict, args: dict) -> dict:
         account_ids = [_own_account(user, query["account_number"])["_id"]]
     else:
         account_ids = AccountModel().ids_for_user(user["_id"])
-    docs, has_more = TransactionModel().list_posted(
-        query["limit"],
-        after=query["cursor"],
-        account_ids=account_ids,
-        type_=query["type"],
-        start=query["start"],
-        end=query["end"],
-    )
-    return page(transaction_schema.dump(docs, many=True), docs, has_more)
+    return transaction_page(query, account_ids, transaction_schema)
