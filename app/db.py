@@ -46,6 +46,8 @@ class _LockedCollection:
                     return list(result)
                 return result
 
+        # Cached on the instance: later look-ups skip __getattr__ entirely.
+        setattr(self, name, locked)
         return locked
 
 
@@ -80,9 +82,16 @@ class _LockedDatabase:
 
     def __init__(self, database: Any) -> None:
         self._database = database
+        self._collections: dict[str, _LockedCollection] = {}
 
     def __getitem__(self, name: str) -> _LockedCollection:
-        return _LockedCollection(self._database[name])
+        collection = self._collections.get(name)
+        if collection is None:
+            with MEMORY_LOCK:
+                collection = self._collections.setdefault(
+                    name, _LockedCollection(self._database[name])
+                )
+        return collection
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
