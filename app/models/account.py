@@ -15,6 +15,8 @@ from app.models import keyset_page, utc_now
 
 ACCOUNT_KINDS = ("checking", "savings")
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
+# 10^9 numbers: a second collision in a row is already vanishingly rare.
+NUMBER_ATTEMPTS = 8
 
 
 def luhn_digit(digits: str) -> str:
@@ -62,8 +64,11 @@ class AccountModel:
         primary: bool = False,
         account_id: ObjectId | None = None,
     ) -> dict:
-        """Open an account at zero for ``user``, retrying on a number collision."""
-        while True:
+        """Open an account at zero for ``user``, retrying on a number collision.
+
+        :raises DuplicateKeyError: ``account_id`` exists already.
+        """
+        for _attempt in range(NUMBER_ATTEMPTS):
             doc = {
                 "_id": account_id or ObjectId(),
                 "account_number": new_account_number(),
@@ -82,10 +87,13 @@ class AccountModel:
             try:
                 self.collection.insert_one(doc)
                 return doc
-            except DuplicateKeyError as exc:
-                if "account_number" not in str(exc):
+            except DuplicateKeyError:
+                # Ask the database which key clashed (error texts differ between
+                # backends): an existing _id is the caller's business, anything
+                # else is a drawn number already in use, so draw again.
+                if self.find_by_id(doc["_id"]) is not None:
                     raise
-                # 10^9 numbers: a collision is rare; draw again.
+        raise RuntimeError("could not draw an unused account number")
 
     def ensure_primary(self, user: dict, currency: str) -> dict:
         """Return the user's primary account, opening it if it is missing.
