@@ -1,5 +1,6 @@
 """Development server: `python run.py` (or `make run`)."""
 
+import logging
 import secrets
 import sys
 
@@ -32,6 +33,9 @@ def main() -> int:
         # Shown once, on the console of a throwaway in-memory store only.
         print(f"Demo banker: username 'banker', password '{demo_password}'")
     print(f"Bank API listening on http://{host}:{port}/  (health: /health)")
+    # The app writes its own access line per request; the dev server's would be
+    # a second one.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app.run(host=host, port=port, threaded=True)
     return 0
 
