@@ -42,12 +42,6 @@ class InvalidJsonError(ApiError):
     )
 
 
-class ValidationFailedError(ApiError):
-    status = 422
-    code = "validation_error"
-    detail = "The request is not valid."
-
-
 class TokenMissingError(ApiError):
     status = 401
     code = "token_missing"
@@ -165,7 +159,6 @@ _HTTP_CODES = {
     404: ("not_found", "No such resource."),
     405: ("method_not_allowed", "That method is not allowed on this resource."),
     413: ("payload_too_large", "The request body is too large."),
-    415: ("invalid_json", InvalidJsonError.detail),
 }
 
 
@@ -208,10 +201,9 @@ def register_error_handlers(app: Flask) -> None:
             status, (HTTPStatus(status).phrase.lower().replace(" ", "_"), None)
         )
         headers = {}
-        if status == 405:
-            allow = error.get_response().headers.get("Allow")
-            if allow:
-                headers["Allow"] = allow
+        valid_methods = getattr(error, "valid_methods", None)
+        if status == 405 and valid_methods:
+            headers["Allow"] = ", ".join(valid_methods)
         return problem(status, code, detail or error.description or "", headers=headers)
 
     @app.errorhandler(Exception)

@@ -18,7 +18,6 @@ from app.errors import (
 )
 from app.extensions import jwt
 
-ROLES = ("customer", "banker", "auditor")
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
@@ -66,6 +65,7 @@ def roles_required(*roles: str) -> Callable:
 
 def register_jwt_callbacks(app: Flask) -> None:
     """Answer every flask-jwt-extended failure with a problem document."""
+    # Imported here: app.models.user imports this module's password helpers.
     from app.models.user import UserModel
 
     @jwt.user_lookup_loader

@@ -13,7 +13,6 @@ from pymongo.errors import DuplicateKeyError
 from app.db import get_db
 from app.models import keyset_page, utc_now
 
-ACCOUNT_KINDS = ("checking", "savings")
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 # 10^9 numbers: a second collision in a row is already vanishingly rare.
 NUMBER_ATTEMPTS = 8
@@ -102,13 +101,13 @@ class AccountModel:
         inserting the user and the account is repaired here, and two concurrent
         repairs cannot open two primaries.
         """
-        account = self.collection.find_one({"_id": user["_id"]})
+        account = self.find_by_id(user["_id"])
         if account is not None:
             return account
         try:
             return self.create(user, currency, primary=True, account_id=user["_id"])
         except DuplicateKeyError:
-            return self.collection.find_one({"_id": user["_id"]})
+            return self.find_by_id(user["_id"])
 
     def find_by_id(self, account_id: ObjectId) -> dict | None:
         """Return an account by id, or None."""
@@ -128,13 +127,6 @@ class AccountModel:
         """Return the ids of every account the user owns."""
         docs = self.collection.find({"user_id": user_id}, {"_id": 1})
         return [doc["_id"] for doc in docs]
-
-    def numbers_by_id(self, account_ids: list[ObjectId]) -> dict[ObjectId, str]:
-        """Map account ids to account numbers."""
-        docs = self.collection.find(
-            {"_id": {"$in": account_ids}}, {"account_number": 1}
-        )
-        return {doc["_id"]: doc["account_number"] for doc in docs}
 
     def list_page(
         self,

@@ -31,10 +31,6 @@ class TransactionModel:
         self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
 
-    def find_by_id(self, entry_id: ObjectId) -> dict | None:
-        """Return a journal entry by id, or None."""
-        return self.collection.find_one({"_id": entry_id})
-
     def list_posted(
         self,
         limit: int,
