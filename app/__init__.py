@@ -7,13 +7,14 @@ from typing import Any
 from flask import Flask
 from marshmallow import ValidationError
 
-from app.commands import register_commands
+from app.commands import register_commands, run_recovery
 from app.config import Config
 from app.controllers.banker import ensure_bootstrap_banker
 from app.db import init_db, is_memory_uri
 from app.errors import register_error_handlers
 from app.extensions import jwt
 from app.models.account import AccountModel
+from app.models.idempotency import IdempotencyModel
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
 from app.observability import configure_logging, register_request_hooks
@@ -56,6 +57,8 @@ def check_config(app: Flask) -> None:
                 "APP_ENV=production needs MONGO_URI to name a real MongoDB "
                 "server (mongodb:// or mongodb+srv://), not the in-memory database"
             )
+    if config["IDEMPOTENCY_KEY_TTL"].total_seconds() < 24 * 3600:
+        raise ConfigError("IDEMPOTENCY_KEY_TTL must be at least 86400 seconds (24 h)")
     if not secret:
         config["JWT_SECRET_KEY"] = secrets.token_urlsafe(48)
         log.warning(
@@ -82,11 +85,18 @@ def register_blueprints(app: Flask) -> None:
 
 
 def prepare_database(app: Flask) -> None:
-    """Create indexes and the bootstrap banker, if configured."""
+    """Create indexes, recover the ledger, create the bootstrap banker."""
 
     with app.app_context():
-        for model in (UserModel(), AccountModel(), TransactionModel()):
+        for model in (
+            UserModel(),
+            AccountModel(),
+            TransactionModel(),
+            IdempotencyModel(),
+        ):
             model.ensure_indexes()
+        if app.config["LEDGER_RECOVER_ON_START"]:
+            log.info("%s", run_recovery())
         username = app.config.get("BOOTSTRAP_BANKER_USERNAME")
         password = app.config.get("BOOTSTRAP_BANKER_PASSWORD")
         if bool(username) != bool(password):

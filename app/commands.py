@@ -1,4 +1,4 @@
-"""Command-line commands: flask create-banker."""
+"""Command-line commands: flask create-banker, flask ledger recover|check."""
 
 import sys
 
@@ -7,11 +7,60 @@ from flask import Flask, current_app
 from marshmallow import ValidationError
 
 from app.controllers import banker as banker_controller
+from app.controllers import ledger as ledger_controller
 from app.errors import UsernameTakenError
+from app.idempotency import settle_stale_keys
+
+
+def run_recovery() -> str:
+    """Settle abandoned movements and idempotency claims; describe what it did."""
+    counts = ledger_controller.recover()
+    keys = settle_stale_keys(current_app.config["LEDGER_PENDING_TIMEOUT"])
+    return (
+        f"ledger recover: {counts['finished']} finished, {counts['aborted']} undone, "
+        f"{counts['released']} released, {keys} idempotency keys settled"
+    )
+
+
+def format_report(report: dict) -> str:
+    """Render a reconciliation report as a few lines of text."""
+    lines = [
+        f"ledger check: {report['accounts']} accounts, {report['entries']} entries, "
+        f"{report['transfers']} transfers, total balance "
+        f"{report['total_balance']} {report['currency']}"
+    ]
+    if report["ok"]:
+        lines.append("OK: every balance matches its journal")
+    else:
+        lines.append(f"FAILED: {len(report['problems'])} problems")
+        for problem in report["problems"]:
+            where = " ".join(
+                f"{key}={value}"
+                for key, value in problem.items()
+                if key not in ("code", "detail")
+            )
+            lines.append(f"  {problem['code']} {where}: {problem['detail']}")
+    return "\n".join(lines)
 
 
 def register_commands(app: Flask) -> None:
     """Attach the CLI commands to the app."""
+
+    ledger_group = click.Group("ledger", help="Recover and reconcile the ledger.")
+    app.cli.add_command(ledger_group)
+
+    @ledger_group.command("recover")
+    def ledger_recover() -> None:
+        """Finish or undo every movement a crash left halfway (idempotent)."""
+        click.echo(run_recovery())
+
+    @ledger_group.command("check")
+    def ledger_check() -> None:
+        """Verify every balance against the journal; exit 1 on any discrepancy."""
+        report = ledger_controller.check_report()
+        click.echo(format_report(report))
+        if not report["ok"]:
+            sys.exit(1)
 
     @app.cli.command("create-banker")
     @click.argument("username")

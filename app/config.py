@@ -41,6 +41,15 @@ class Config:
     PASSWORD_HASH_METHOD = _env("PASSWORD_HASH_METHOD", "scrypt:32768:8:3")
     BOOTSTRAP_BANKER_USERNAME = _env("BOOTSTRAP_BANKER_USERNAME")
     BOOTSTRAP_BANKER_PASSWORD = _env("BOOTSTRAP_BANKER_PASSWORD")
+    MAX_ACCOUNTS_PER_CUSTOMER = _env_int("MAX_ACCOUNTS_PER_CUSTOMER", 10)
+    # A movement pending longer than this was abandoned by a crashed request:
+    # recovery settles it, a retry of its Idempotency-Key settles it, and
+    # `flask ledger check` reports it.
+    LEDGER_PENDING_TIMEOUT = timedelta(
+        seconds=_env_int("LEDGER_PENDING_TIMEOUT", 60)
+    )
+    LEDGER_RECOVER_ON_START = _env("LEDGER_RECOVER_ON_START", "true") == "true"
+    IDEMPOTENCY_KEY_TTL = timedelta(seconds=_env_int("IDEMPOTENCY_KEY_TTL", 86400))
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     TESTING = False
 

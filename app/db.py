@@ -1,6 +1,8 @@
 """Database backend selection (real MongoDB or in-memory mongomock) and get_db()."""
 
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import mongomock
@@ -16,6 +18,9 @@ from pymongo.database import Database
 # gives. Re-entrant so a method that calls another collection method cannot
 # deadlock.
 MEMORY_LOCK = threading.RLock()
+# How often the in-memory backend deletes documents past a TTL index's expiry,
+# like the real server's TTL monitor (which runs every 60 seconds).
+TTL_PURGE_SECONDS = 60.0
 
 
 def is_memory_uri(uri: str | None) -> bool:
@@ -32,7 +37,34 @@ class _LockedCollection:
 
     def __init__(self, collection: Any) -> None:
         self._collection = collection
+        self._ttl: list[tuple[str, int]] = []
+        self._next_purge = 0.0
         _add_id_fast_path(collection)
+
+    def create_index(self, keys: Any, **kwargs: Any) -> str:
+        """Create an index; a TTL index is emulated rather than left to mongomock.
+
+        mongomock honours ``expireAfterSeconds`` by scanning the whole collection
+        on every access; this adapter instead purges expired documents at most
+        every TTL_PURGE_SECONDS, as the real server's TTL monitor does.
+        """
+        seconds = kwargs.pop("expireAfterSeconds", None)
+        with MEMORY_LOCK:
+            name = self._collection.create_index(keys, **kwargs)
+        if seconds is not None:
+            field = keys if isinstance(keys, str) else keys[0][0]
+            self._ttl.append((field, int(seconds)))
+        return name
+
+    def _purge_expired(self) -> None:
+        clock = time.monotonic()
+        if clock < self._next_purge:
+            return
+        self._next_purge = clock + TTL_PURGE_SECONDS
+        now = datetime.now(UTC)
+        for field, seconds in self._ttl:
+            cutoff = now - timedelta(seconds=seconds)
+            self._collection.delete_many({field: {"$lte": cutoff}})
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._collection, name)
@@ -41,6 +73,8 @@ class _LockedCollection:
 
         def locked(*args: Any, **kwargs: Any) -> Any:
             with MEMORY_LOCK:
+                if self._ttl:
+                    self._purge_expired()
                 result = attr(*args, **kwargs)
                 if isinstance(result, mongomock.collection.Cursor):
                     return list(result)
@@ -52,11 +86,11 @@ class _LockedCollection:
 
 
 def _add_id_fast_path(collection: Any) -> None:
-    """Answer ``{"_id": <ObjectId>, ...}`` filters from mongomock's id-keyed store.
+    """Answer ``{"_id": <ObjectId or str>, ...}`` filters from the id-keyed store.
 
     mongomock evaluates every filter against every document, so posting a journal
     entry by its id would cost the size of the whole journal. Its store is keyed
-    by ``_id``, so a filter naming one ObjectId only needs that document; the full
+    by ``_id``, so a filter naming one id only needs that document; the full
     filter is still applied to it, so results are the same as the scan's.
     """
     scan = getattr(collection, "_iter_documents", None)
@@ -66,7 +100,7 @@ def _add_id_fast_path(collection: Any) -> None:
 
     def iter_documents(filter: Any) -> Any:
         wanted = filter.get("_id") if isinstance(filter, dict) else None
-        if type(wanted) is not ObjectId:
+        if type(wanted) not in (ObjectId, str):
             return scan(filter)
         document = store[wanted] if wanted in store else None
         if document is not None and filter_applies(filter, document):

@@ -109,6 +109,28 @@ class AccountClosedError(ConflictError):
     detail = "The account is closed."
 
 
+class AccountLimitError(ConflictError):
+    code = "account_limit_reached"
+    detail = "You hold the most accounts a customer may open."
+
+
+class IdempotencyInProgressError(ConflictError):
+    code = "idempotency_in_progress"
+    detail = "A request with this Idempotency-Key is still being processed."
+
+
+class IdempotencyKeyReusedError(ApiError):
+    status = 422
+    code = "idempotency_key_reused"
+    detail = "This Idempotency-Key was used with a different request."
+
+
+class LedgerBusyError(ApiError):
+    status = 503
+    code = "ledger_busy"
+    detail = "The account is busy; retry the request (with the same Idempotency-Key)."
+
+
 class ServiceUnavailableError(ApiError):
     status = 503
     code = "database_unavailable"

@@ -21,10 +21,10 @@ def make_account(app, user: dict, kind: str = "checking") -> dict:
 
 
 def fund(app, account_number: str, amount_cents: int) -> dict:
-    """Deposit through the ledger (no HTTP); return the movement's account."""
+    """Deposit through the ledger (no HTTP); return the posted entry."""
     with app.app_context():
         account = AccountModel().find_by_number(account_number)
-        return ledger.deposit(account, amount_cents, "test funding").account
+        return ledger.deposit(account, amount_cents, "test funding")
 
 
 def balance_cents(app, account_number: str) -> int:

@@ -19,16 +19,31 @@ WRITES = frozenset(
 )
 
 
-class Crash(RuntimeError):
-    """The simulated crash."""
+class Crash(BaseException):
+    """The simulated crash: a BaseException, so no handler of the app catches it
+    and nothing after it runs, as when the process dies."""
+
+
+class Failure(RuntimeError):
+    """A failing write the app sees and answers (500), unlike a crash."""
 
 
 class FaultyDatabase:
-    """Wrap a database; count writes; the write numbered ``fail_at`` raises."""
+    """Wrap a database and count writes.
 
-    def __init__(self, database: Any, fail_at: int | None = None) -> None:
+    ``fail_at=n``: write n raises Failure instead of running.
+    ``crash_after=n``: write n runs, then Crash is raised (n=0: before any write).
+    """
+
+    def __init__(
+        self,
+        database: Any,
+        fail_at: int | None = None,
+        crash_after: int | None = None,
+    ) -> None:
         self._database = database
         self.fail_at = fail_at
+        self.crash_after = crash_after
         self.writes: list[tuple[str, str]] = []
 
     def __getitem__(self, name: str) -> "FaultyCollection":
@@ -51,17 +66,24 @@ class FaultyCollection:
 
         def write(*args: Any, **kwargs: Any) -> Any:
             owner = self._owner
+            if owner.crash_after == len(owner.writes):
+                raise Crash(f"crash after write {owner.crash_after}")
             owner.writes.append((self._name, attr))
             if owner.fail_at is not None and len(owner.writes) == owner.fail_at:
-                raise Crash(f"crash at write {owner.fail_at}: {self._name}.{attr}")
-            return target(*args, **kwargs)
+                raise Failure(f"write {owner.fail_at} failed: {self._name}.{attr}")
+            result = target(*args, **kwargs)
+            if owner.crash_after == len(owner.writes):
+                raise Crash(f"crash after write {owner.crash_after}")
+            return result
 
         return write
 
 
-def install(app, fail_at: int | None = None) -> FaultyDatabase:
+def install(
+    app, fail_at: int | None = None, crash_after: int | None = None
+) -> FaultyDatabase:
     """Put a FaultyDatabase in front of the app's database and return it."""
-    faulty = FaultyDatabase(app.extensions["mongo_db"], fail_at)
+    faulty = FaultyDatabase(app.extensions["mongo_db"], fail_at, crash_after)
     app.extensions["mongo_db"] = faulty
     return faulty
 

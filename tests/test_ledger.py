@@ -6,23 +6,37 @@ import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 from werkzeug.serving import make_server
 
+from app.controllers.ledger import check_report
 from app.db import MEMORY_LOCK, get_db
-from app.models import ledger
+from app.models import ledger, utc_now
 from app.models.account import AccountModel
 from tests import faults
 from tests.factories import fund
-from tests.test_auth import assert_problem
 
-# The order of writes a movement makes, which the protocol docstring describes.
-PROTOCOL = [
+# The writes each movement makes, in order, as the protocol docstring describes.
+KEY_CLAIM = ("idempotency_keys", "insert_one")
+KEY_DONE = ("idempotency_keys", "update_one")
+SINGLE = [
     ("transactions", "insert_one"),  # 1. journal, pending
-    ("accounts", "find_one_and_update"),  # 2. commit point
+    ("accounts", "update_one"),  # 2. commit point
     ("transactions", "update_one"),  # 3. post
     ("accounts", "update_one"),  # 4. release
+]
+TRANSFER = [
+    ("transactions", "insert_many"),  # 1. both legs, pending
+    ("accounts", "update_one"),  # 2. hold on the target
+    ("accounts", "update_one"),  # 3. commit point: debit the source
+    ("accounts", "update_one"),  # 4. credit the target
+    ("transactions", "update_one"),  # 5. post out
+    ("transactions", "update_one"),  # 5. post in
+    ("accounts", "update_one"),  # 6. release source
+    ("accounts", "update_one"),  # 6. release target
 ]
 
 
@@ -39,99 +53,110 @@ def assert_consistent(account, entries):
     by_id = {e["_id"]: e for e in entries}
     posted = sum(e["delta_cents"] for e in entries if e["status"] == "posted")
     in_flight = sum(
-        by_id[i]["delta_cents"]
-        for i in account["pending_entries"]
-        if by_id[i]["status"] == "pending"
+        by_id[r["id"]]["delta_cents"]
+        for r in account["pending_entries"]
+        if by_id[r["id"]]["status"] == "pending"
     )
     assert account["balance_cents"] == posted + in_flight
     assert account["balance_cents"] >= 0
-    for entry_id in account["pending_entries"]:
-        assert by_id[entry_id]["status"] in {"pending", "posted"}
 
 
-def test_movement_makes_exactly_the_protocol_writes(app, client, customer):
-    faulty = faults.install(app)
-    response = client.post("/deposit", headers=customer["headers"], json={"amount": 5})
-    assert response.status_code == 201
-    assert faulty.writes == PROTOCOL
+def check(app):
+    """Run the reconciliation the CLI and the banker route run."""
+    with app.app_context():
+        return check_report()
 
 
 @pytest.mark.parametrize(
-    "path, funded, delta", [("/deposit", 1000, 500), ("/withdraw", 1000, -500)]
+    "path, body, expected",
+    [
+        ("/deposit", {"amount": 5}, SINGLE),
+        ("/withdraw", {"amount": 5}, SINGLE),
+        ("/transfers", {"amount": 5, "to_account_number": None}, TRANSFER),
+    ],
 )
-@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
-def test_crash_after_each_write_leaves_a_recoverable_state(
-    app, client, customer, path, funded, delta, crash_at
+def test_movements_make_exactly_the_protocol_writes(
+    app, client, customer, other_customer, path, body, expected
 ):
-    number = customer["account"]["account_number"]
-    fund(app, number, funded)
-    faulty = faults.install(app, fail_at=crash_at)
-    response = client.post(path, headers=customer["headers"], json={"amount": 5})
-    faults.uninstall(app, faulty)
-
-    body = assert_problem(response, 500, "internal_error")
-    assert "crash" not in json.dumps(body).lower()  # no internals leak
-    account, entries = state(app, number)
-    assert_consistent(account, entries)
-    new = [e for e in entries if e["description"] != "test funding"]
-    if crash_at == 1:
-        # Nothing written: nothing moved.
-        assert new == [] and account["balance_cents"] == funded
-        return
-    (entry,) = new
-    if crash_at == 2:
-        # Journalled but the commit point never ran: nothing moved, and the
-        # account does not know the entry, so recovery will abort it.
-        assert entry["status"] == "pending"
-        assert account["balance_cents"] == funded
-        assert entry["_id"] not in account["pending_entries"]
-    elif crash_at == 3:
-        # Committed but not posted: the money moved and the account names the
-        # entry, so recovery will finish it.
-        assert entry["status"] == "pending"
-        assert account["balance_cents"] == funded + delta
-        assert account["pending_entries"] == [entry["_id"]]
-        assert account["entry_seq"] == 2
-    else:
-        # Posted, not released: only the bookkeeping step is left.
-        assert entry["status"] == "posted"
-        assert entry["balance_after_cents"] == funded + delta
-        assert account["balance_cents"] == funded + delta
-        assert account["pending_entries"] == [entry["_id"]]
-
-
-def test_history_shows_only_posted_entries(app, client, customer):
-    number = customer["account"]["account_number"]
-    fund(app, number, 1000)
-    faulty = faults.install(app, fail_at=3)
-    client.post("/deposit", headers=customer["headers"], json={"amount": 5})
-    faults.uninstall(app, faulty)
-    items = client.get("/transactions", headers=customer["headers"]).get_json()["items"]
-    assert [t["amount"] for t in items] == ["10.00"]
+    fund(app, customer["account"]["account_number"], 1000)
+    if "to_account_number" in body:
+        body["to_account_number"] = other_customer["account"]["account_number"]
+    faulty = faults.install(app)
+    response = client.post(path, headers=customer["headers"], json=body)
+    assert response.status_code == 201
+    assert faulty.writes == expected
+    faulty.writes.clear()
+    keyed = {**customer["headers"], "Idempotency-Key": "writes"}
+    assert client.post(path, headers=keyed, json=body).status_code == 201
+    assert faulty.writes == [KEY_CLAIM, *expected, KEY_DONE]
 
 
 def test_commit_point_applies_an_entry_at_most_once(app, customer):
     number = customer["account"]["account_number"]
     with app.app_context():
         account = AccountModel().find_by_number(number)
-        movement = ledger.deposit(account, 100, None)
-        entry_id = movement.entry["_id"]
-        # Replay step 2 for the same entry while it is still pending on the
-        # account: the $ne guard refuses it.
-        accounts = get_db()["accounts"]
-        accounts.update_one(
-            {"_id": account["_id"]}, {"$push": {"pending_entries": entry_id}}
-        )
-        again = accounts.find_one_and_update(
-            {
-                "_id": account["_id"],
-                "status": "active",
-                "pending_entries": {"$ne": entry_id},
-            },
+        entry = ledger._new_entry(account, "deposit", 100, None, ObjectId(), utc_now())
+        get_db()["transactions"].insert_one(entry)
+        first = ledger._commit(account, entry)
+        # The same entry again, with the stale read and with a fresh one: the
+        # first commit's record answers, and the balance moves once.
+        again = ledger._commit(account, entry)
+        fresh = AccountModel().find_by_number(number)
+        assert ledger._commit(fresh, entry) == first == again
+        assert AccountModel().find_by_number(number)["balance_cents"] == 100
+        # And the guard itself refuses a second application of the entry.
+        result = get_db()["accounts"].update_one(
+            {"_id": account["_id"], "pending_entries.id": {"$ne": entry["_id"]}},
             {"$inc": {"balance_cents": 100}},
         )
-        assert again is None
-        assert AccountModel().find_by_number(number)["balance_cents"] == 100
+        assert result.matched_count == 0
+    assert first == {"id": entry["_id"], "seq": 1, "balance_after": 100}
+
+
+def test_a_late_commit_after_recovery_aborted_the_entry_is_refused(app, customer):
+    """The fence: a stalled request cannot apply an entry recovery undid."""
+    number = customer["account"]["account_number"]
+    with app.app_context():
+        account = AccountModel().find_by_number(number)
+        entry = ledger._new_entry(account, "deposit", 100, None, ObjectId(), utc_now())
+        get_db()["transactions"].insert_one(entry)  # the request stalls here
+        counts = ledger.recover(timedelta(0), now=utc_now() + timedelta(seconds=1))
+        assert counts["aborted"] == 1
+        with pytest.raises(ledger.LedgerRefusal) as refused:
+            ledger._commit(account, entry)  # the request wakes up
+        assert refused.value.reason == "expired"
+        assert AccountModel().find_by_number(number)["balance_cents"] == 0
+        stored = get_db()["transactions"].find_one({"_id": entry["_id"]})
+    assert stored["status"] == "aborted"
+    assert check(app)["ok"]
+
+
+def test_a_late_hold_after_recovery_voided_the_transfer_is_refused(
+    app, customer, other_customer
+):
+    with app.app_context():
+        source = AccountModel().find_by_number(customer["account"]["account_number"])
+        target = AccountModel().find_by_number(
+            other_customer["account"]["account_number"]
+        )
+        now = utc_now()
+        out_entry = ledger._new_entry(
+            source, "transfer_out", 100, None, ObjectId(), now,
+            counterparty=target["account_number"], pair_id=None,
+        )  # fmt: skip
+        in_entry = ledger._new_entry(
+            target, "transfer_in", 100, None, ObjectId(), now,
+            counterparty=source["account_number"], transfer_id=out_entry["_id"],
+            pair_id=out_entry["_id"],
+        )  # fmt: skip
+        out_entry.update(transfer_id=out_entry["_id"], pair_id=in_entry["_id"])
+        get_db()["transactions"].insert_many([out_entry, in_entry])
+        ledger.recover(timedelta(0), now=now + timedelta(seconds=1))
+        with pytest.raises(ledger.LedgerRefusal) as refused:
+            ledger._hold(target, in_entry)
+        assert refused.value.reason == "expired"
+        assert AccountModel().find_by_number(target["account_number"])["holds"] == []
+    assert check(app)["ok"]
 
 
 def test_ledger_refuses_non_positive_amounts(app, customer):
@@ -152,6 +177,7 @@ def test_entries_carry_sequence_and_balance_after(app, client, customer):
     assert [e["balance_after_cents"] for e in entries] == [300, 700, 500]
     assert account["entry_seq"] == 3 and account["pending_entries"] == []
     assert_consistent(account, entries)
+    assert check(app)["ok"]
 
 
 def test_in_memory_backend_serialises_every_operation(app, db):

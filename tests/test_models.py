@@ -33,6 +33,10 @@ def test_number_collision_draws_again(app, monkeypatch):
         monkeypatch.setattr(account_module, "new_account_number", lambda: next(drawn))
         second = AccountModel().create(user, "USD")
     assert second["account_number"] == "1234567897"
+    with app.app_context():
+        # The number is reserved under its own _id: that is the uniqueness.
+        reserved = AccountModel().numbers.find_one({"_id": "1234567897"})
+    assert reserved["account_id"] == second["_id"]
 
 
 def test_existing_account_id_is_not_retried(app):

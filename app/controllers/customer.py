@@ -1,24 +1,40 @@
-"""A customer's balance, deposits, withdrawals and history."""
+"""A customer's accounts, balances, deposits, withdrawals, transfers, history."""
 
+import re
+
+from bson import ObjectId
 from flask import current_app
+from marshmallow import ValidationError
 
 from app.controllers import transaction_page
 from app.errors import (
     AccountClosedError,
     AccountFrozenError,
+    AccountLimitError,
     AccountNotFoundError,
     ApiError,
     InsufficientFundsError,
+    LedgerBusyError,
 )
 from app.models import ledger
 from app.models.account import AccountModel
-from app.schemas.account import balance_args_schema, balance_schema
-from app.schemas.common import format_cents
+from app.schemas.account import (
+    account_list_args_schema,
+    account_schema,
+    balance_args_schema,
+    balance_schema,
+    open_account_schema,
+)
+from app.schemas.common import format_cents, page
 from app.schemas.transaction import (
     amount_schema,
     transaction_list_args_schema,
     transaction_schema,
+    transfer_result_schema,
+    transfer_schema,
 )
+
+ACCOUNT_NUMBER_TEXT = re.compile(r"[0-9]{10}")
 
 
 def _own_account(user: dict, account_number: str | None) -> dict:
@@ -36,15 +52,19 @@ def _own_account(user: dict, account_number: str | None) -> dict:
 
 
 def _refusal_error(refusal: ledger.LedgerRefusal, amount_cents: int) -> ApiError:
+    whose = "The receiving account" if refusal.side == "target" else "The account"
     if refusal.reason == "insufficient_funds":
         return InsufficientFundsError(
             f"Insufficient funds: balance {format_cents(refusal.balance_cents)}, "
             f"requested {format_cents(amount_cents)}"
         )
     if refusal.reason == "account_frozen":
-        return AccountFrozenError()
+        return AccountFrozenError(f"{whose} is frozen.")
     if refusal.reason == "account_closed":
-        return AccountClosedError()
+        return AccountClosedError(f"{whose} is closed.")
+    if refusal.reason == "expired":
+        # Recovery abandoned this movement while the request was stalled.
+        return LedgerBusyError()
     return AccountNotFoundError()
 
 
@@ -58,32 +78,97 @@ def get_balance(user: dict, args: dict) -> dict:
     return balance_schema.dump(_own_account(user, query["account_number"]))
 
 
-def _move(user: dict, payload: object, movement) -> dict:
-    data = amount_schema.load(payload)
-    account = _own_account(user, data["account_number"])
-    try:
-        done = movement(account, data["amount_cents"], data["description"])
-    except ledger.LedgerRefusal as refusal:
-        raise _refusal_error(refusal, data["amount_cents"]) from None
+def list_accounts(user: dict, args: dict) -> dict:
+    """Return a page of the caller's accounts, newest first.
+
+    :raises ValidationError: a bad limit or cursor.
+    """
+    query = account_list_args_schema.load(args)
+    AccountModel().ensure_primary(user, current_app.config["CURRENCY"])
+    docs, has_more = AccountModel().list_for_user(
+        user["_id"], query["limit"], after=query["cursor"]
+    )
+    return page(account_schema.dump(docs, many=True), docs, has_more)
+
+
+def open_account(user: dict, payload: object) -> dict:
+    """Open another (non-primary) account for the caller at 0.00.
+
+    :raises ValidationError: a missing or unknown kind.
+    :raises AccountLimitError: the caller holds MAX_ACCOUNTS_PER_CUSTOMER already.
+    """
+    data = open_account_schema.load(payload)
+    accounts = AccountModel()
+    currency = current_app.config["CURRENCY"]
+    accounts.ensure_primary(user, currency)
+    # Checked before, not with, the insert: two racing requests may both pass,
+    # which costs one account over the limit, never money.
+    if (
+        accounts.count_for_user(user["_id"])
+        >= current_app.config["MAX_ACCOUNTS_PER_CUSTOMER"]
+    ):
+        raise AccountLimitError()
+    return account_schema.dump(accounts.create(user, currency, kind=data["kind"]))
+
+
+def get_account(user: dict, account_number: str) -> dict:
+    """Return one of the caller's accounts.
+
+    :raises AccountNotFoundError: no such account, or not the caller's.
+    """
+    if ACCOUNT_NUMBER_TEXT.fullmatch(account_number) is None:
+        raise AccountNotFoundError()
+    return account_schema.dump(_own_account(user, account_number))
+
+
+def movement_body(entries: list[dict]) -> dict:
+    """Shape the response of a posted movement from its journal entries.
+
+    Used for the live response and for one rebuilt by recovery, so a replayed
+    response is the one the first request would have sent.
+    """
+    entry = entries[0]
+    if entry["type"] in ("transfer_out", "transfer_in"):
+        out_entry = next(e for e in entries if e["type"] == "transfer_out")
+        return {
+            "transfer": transfer_result_schema.dump(out_entry),
+            "balance": format_cents(out_entry["balance_after_cents"]),
+            "currency": out_entry["currency"],
+        }
     return {
-        "transaction": transaction_schema.dump(done.entry),
-        "balance": format_cents(done.account["balance_cents"]),
-        "currency": done.account["currency"],
+        "transaction": transaction_schema.dump(entry),
+        "balance": format_cents(entry["balance_after_cents"]),
+        "currency": entry["currency"],
     }
 
 
-def deposit(user: dict, payload: object) -> dict:
+def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -> dict:
+    data = amount_schema.load(payload)
+    account = _own_account(user, data["account_number"])
+    try:
+        entry = movement(
+            account, data["amount_cents"], data["description"], movement_id
+        )
+    except ledger.LedgerRefusal as refusal:
+        raise _refusal_error(refusal, data["amount_cents"]) from None
+    except ledger.LedgerBusy:
+        raise LedgerBusyError() from None
+    return movement_body([entry])
+
+
+def deposit(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
     """Credit the caller's account and record the transaction.
 
     :raises ValidationError: a bad amount, description or account number.
     :raises AccountNotFoundError: the account is not the caller's.
     :raises AccountFrozenError: the account is frozen.
     :raises AccountClosedError: the account is closed.
+    :raises LedgerBusyError: the account kept changing; retry.
     """
-    return _move(user, payload, ledger.deposit)
+    return _move(user, payload, ledger.deposit, movement_id)
 
 
-def withdraw(user: dict, payload: object) -> dict:
+def withdraw(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
     """Debit the caller's account if the balance covers it, and record it.
 
     :raises ValidationError: a bad amount, description or account number.
@@ -91,8 +176,40 @@ def withdraw(user: dict, payload: object) -> dict:
     :raises InsufficientFundsError: the balance is lower than the amount.
     :raises AccountFrozenError: the account is frozen.
     :raises AccountClosedError: the account is closed.
+    :raises LedgerBusyError: the account kept changing; retry.
     """
-    return _move(user, payload, ledger.withdraw)
+    return _move(user, payload, ledger.withdraw, movement_id)
+
+
+def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
+    """Move money from one of the caller's accounts to any active account.
+
+    :raises ValidationError: a bad amount or number, or the same account twice.
+    :raises AccountNotFoundError: the source is not the caller's, or no target.
+    :raises InsufficientFundsError: the source balance is lower than the amount.
+    :raises AccountFrozenError: either account is frozen.
+    :raises AccountClosedError: either account is closed.
+    :raises LedgerBusyError: the source kept changing; retry.
+    """
+    data = transfer_schema.load(payload)
+    source = _own_account(user, data["from_account_number"])
+    if source["account_number"] == data["to_account_number"]:
+        # The source defaulted to the primary account, which is also the target.
+        raise ValidationError(
+            {"to_account_number": ["Must differ from the source account."]}
+        )
+    target = AccountModel().find_by_number(data["to_account_number"])
+    if target is None:
+        raise AccountNotFoundError()
+    try:
+        done = ledger.transfer(
+            source, target, data["amount_cents"], data["description"], movement_id
+        )
+    except ledger.LedgerRefusal as refusal:
+        raise _refusal_error(refusal, data["amount_cents"]) from None
+    except ledger.LedgerBusy:
+        raise LedgerBusyError() from None
+    return movement_body([done.out_entry, done.in_entry])
 
 
 def list_transactions(user: dict, args: dict) -> dict:

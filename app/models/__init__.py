@@ -5,6 +5,9 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from bson.errors import InvalidId
 
+# Where recovery's fence starts: before any entry can exist.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def utc_now() -> datetime:
     """Return the current UTC time at BSON's millisecond precision."""

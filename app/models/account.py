@@ -11,8 +11,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from app.db import get_db
-from app.models import keyset_page, utc_now
+from app.models import EPOCH, keyset_page, utc_now
 
+ACCOUNT_KINDS = ("checking", "savings")
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 # 10^9 numbers: a second collision in a row is already vanishingly rare.
 NUMBER_ATTEMPTS = 8
@@ -48,10 +49,23 @@ class AccountModel:
     def collection(self) -> Any:
         return get_db()["accounts"]
 
+    @property
+    def numbers(self) -> Any:
+        """Issued account numbers, keyed by number: where uniqueness lives.
+
+        A unique index on ``accounts.account_number`` would make the in-memory
+        backend scan every account on every balance update; an ``_id`` is unique
+        on both backends at no cost, and an account is written far more often
+        than it is opened.
+        """
+        return get_db()["account_numbers"]
+
     def ensure_indexes(self) -> None:
-        """Create the unique account-number index and the listing indexes."""
-        self.collection.create_index([("account_number", ASCENDING)], unique=True)
-        self.collection.create_index([("user_id", ASCENDING), ("primary", DESCENDING)])
+        """Create the account-number lookup index and the listing indexes."""
+        self.collection.create_index([("account_number", ASCENDING)])
+        self.collection.create_index(
+            [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
         self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("username", ASCENDING)])
 
@@ -63,35 +77,42 @@ class AccountModel:
         primary: bool = False,
         account_id: ObjectId | None = None,
     ) -> dict:
-        """Open an account at zero for ``user``, retrying on a number collision.
+        """Open an account at zero for ``user``, drawing an unused number.
 
         :raises DuplicateKeyError: ``account_id`` exists already.
         """
+        account_id = account_id or ObjectId()
+        number = self._reserve_number(account_id)
+        doc = {
+            "_id": account_id,
+            "account_number": number,
+            "user_id": user["_id"],
+            "username": user["username"],
+            "kind": kind,
+            "primary": primary,
+            "status": "active",
+            "balance_cents": 0,
+            "currency": currency,
+            # The ledger's bookkeeping; see app.models.ledger.
+            "entry_seq": 0,
+            "pending_entries": [],
+            "holds": [],
+            "fenced_until": EPOCH,
+            "created_at": utc_now(),
+        }
+        # A crash after the reservation leaves a number that is never used:
+        # harmless, and numbers are never reissued.
+        self.collection.insert_one(doc)
+        return doc
+
+    def _reserve_number(self, account_id: ObjectId) -> str:
         for _attempt in range(NUMBER_ATTEMPTS):
-            doc = {
-                "_id": account_id or ObjectId(),
-                "account_number": new_account_number(),
-                "user_id": user["_id"],
-                "username": user["username"],
-                "kind": kind,
-                "primary": primary,
-                "status": "active",
-                "balance_cents": 0,
-                "currency": currency,
-                # Journal entries applied to the balance but not yet marked posted.
-                "pending_entries": [],
-                "entry_seq": 0,
-                "created_at": utc_now(),
-            }
+            number = new_account_number()
             try:
-                self.collection.insert_one(doc)
-                return doc
+                self.numbers.insert_one({"_id": number, "account_id": account_id})
+                return number
             except DuplicateKeyError:
-                # Ask the database which key clashed (error texts differ between
-                # backends): an existing _id is the caller's business, anything
-                # else is a drawn number already in use, so draw again.
-                if self.find_by_id(doc["_id"]) is not None:
-                    raise
+                continue  # drawn before: draw again
         raise RuntimeError("could not draw an unused account number")
 
     def ensure_primary(self, user: dict, currency: str) -> dict:
@@ -122,6 +143,16 @@ class AccountModel:
         return self.collection.find_one(
             {"account_number": account_number, "user_id": user_id}
         )
+
+    def count_for_user(self, user_id: ObjectId) -> int:
+        """Count the accounts a user holds, in any status."""
+        return self.collection.count_documents({"user_id": user_id})
+
+    def list_for_user(
+        self, user_id: ObjectId, limit: int, after: tuple | None = None
+    ) -> tuple[list[dict], bool]:
+        """Return a page of one user's accounts, newest first."""
+        return keyset_page(self.collection, {"user_id": user_id}, limit, after)
 
     def ids_for_user(self, user_id: ObjectId) -> list[ObjectId]:
         """Return the ids of every account the user owns."""

@@ -1,75 +1,138 @@
 """The ledger: the only code that changes an account balance.
 
-Protocol
-========
+Design
+======
 
-Every movement of one account's balance is a journal entry in ``transactions``
-and one guarded update of the account. There are no multi-document
-transactions (the in-memory backend has none), so the order of writes is what
-keeps the journal and the balances from ever disagreeing:
+There are no multi-document transactions here (the in-memory backend has none,
+and a ledger that needs them would behave differently on the two backends), so
+every movement is a short, fixed sequence of single-document writes whose order
+alone keeps journal and balances in agreement. The references were MongoDB's
+two-phase-commit pattern (journal states, a pending-ids array on each account
+guarded with ``$ne``, recovery at start-up) and TigerBeetle's pending / post /
+void transfers. From the first we take the journal states and the per-account
+list of applied-but-unposted entries; from the second, the idea that a transfer
+first *reserves* what it needs (here: a hold on the receiving account) and is
+then either posted or voided, so no step after the commit point can be refused.
 
-1. **Journal.** Insert the entry with ``status: "pending"``. Nothing has moved.
-2. **Commit point.** One atomic conditional update of the account::
+The journal (``transactions``) is append-only: entries are inserted ``pending``
+and move once, to ``posted``, ``rejected`` (refused at the commit point) or
+``aborted`` (abandoned by a crash and undone by recovery). A posted entry is
+never edited; a correction would be a new entry.
 
-       filter  {_id, status: "active", pending_entries: {$ne: entry_id},
-                balance_cents: {$gte: amount}}          # the last for debits
+Account fields the protocol uses:
+
+- ``balance_cents`` and ``entry_seq``: the balance and the number of entries
+  applied to it. Every balance change increments ``entry_seq`` in the same write.
+- ``pending_entries``: ``{id, seq, balance_after}`` for each entry applied to
+  the balance but not yet marked posted. Written in the same update as the
+  balance, so "was this entry applied?" always has an answer that agrees with it.
+- ``holds``: ids of incoming transfer legs that were accepted and are waiting
+  for their credit.
+- ``fenced_until``: recovery's watermark. No entry created at or before it can
+  be applied or held, so an abandoned request that wakes up late cannot apply
+  an entry recovery has already aborted.
+
+Deposit and withdrawal
+----------------------
+
+1. **Journal** the entry ``pending``. Nothing has moved.
+2. **Commit point**: one conditional update of the account, a compare-and-set
+   on ``entry_seq``::
+
+       filter  {_id, entry_seq: s, status: "active",
+                fenced_until: {$lt: entry.created_at},
+                "pending_entries.id": {$ne: entry_id}}
        update  {$inc: {balance_cents: delta, entry_seq: 1},
-                $push: {pending_entries: entry_id}}
+                $push: {pending_entries: {id, seq: s + 1, balance_after: b + delta}}}
 
-   The balance changes and the entry's id is recorded on the account in the
-   same single-document write, so "was this entry applied?" always has an
-   answer that cannot disagree with the balance. The ``$ne`` guard makes the
-   write happen at most once per entry; the ``$gte`` guard makes an overdraft
-   impossible under any concurrency (no read-check-write). A refused update
-   marks the entry ``rejected`` and nothing has moved.
-3. **Post.** Mark the entry ``posted`` with its ``seq`` (the account's
-   ``entry_seq`` after the update) and ``balance_after``.
-4. **Release.** ``$pull`` the entry id from the account's ``pending_entries``.
+   ``s`` and ``b`` come from a read of the account; an overdraft is refused
+   against that exact snapshot, and the ``entry_seq`` guard makes the update
+   fail if anything changed the balance since, in which case the account is
+   read again and the step retried. So the check and the change are one atomic
+   decision, the refusal reports the balance that refused, and the entry's
+   ``seq`` and ``balance_after`` are fixed at the commit point, where recovery
+   can read them. A refusal marks the entry ``rejected``.
+3. **Post**: ``{_id, status: "pending"} -> status posted, seq, balance_after``.
+4. **Release**: ``$pull`` the entry's record from ``pending_entries``.
 
-Steps 3 and 4 are idempotent, so a crash anywhere leaves a state recovery can
-settle by looking only at the entry and its account:
+Transfer
+--------
 
-- entry pending, id not on the account: the commit point never happened; the
-  movement is undone by marking the entry ``aborted`` (recovery first records
-  the abort on the account so a late step 2 can no longer apply it).
-- entry pending, id on the account: the money moved; finish steps 3 and 4. The
-  entry's ``seq`` is the missing number in the account's posted sequence, in
-  the order of ``pending_entries`` (``$push`` keeps commit order), and its
-  ``balance_after`` is the balance minus the deltas of later entries.
-- entry posted, id still on the account: finish step 4.
+1. **Journal** both legs ``pending``: ``transfer_out`` on the source (its id is
+   the transfer id) and ``transfer_in`` on the target, each naming the other.
+2. **Hold** on the target: ``{_id, status: "active", fenced_until < created_at,
+   holds: {$ne: in_id}} -> $push holds``. The target accepts the credit now, so
+   a later freeze or close cannot strand money that already left the source
+   (an account with holds cannot be closed).
+3. **Commit point**: the debit of the source, exactly step 2 above. Refused:
+   the hold is dropped and both legs are ``rejected``.
+4. **Credit** the target, guarded by the hold instead of the status:
+   ``{_id, entry_seq: s, holds: in_id} -> $inc, $pull holds, $push record``.
+   The hold is consumed by the credit itself, so the credit happens at most once.
+5. **Post** both legs, 6. **release** both records.
 
-A posted entry is never edited; a correction is a new entry. Listing shows
-posted entries only, so an account's posted history always sums to its
-balance less the deltas still in ``pending_entries``.
+Every step after the commit point is idempotent and cannot be refused, so a
+transfer whose debit happened is always finished, and one whose debit did not
+happen is always voided: both legs or neither.
+
+Recovery
+--------
+
+:func:`settle` finishes or undoes one movement; :func:`recover` settles every
+movement left pending longer than a grace period (so it never races a request
+that is still running) and releases records of entries already posted. For a
+pending entry it looks at the account:
+
+- the entry's record is on the account (it committed): post it and release;
+- it is not: raise the account's ``fenced_until`` to the entry's time, read the
+  account again (the commit may have landed just before the fence), and if the
+  record is still absent mark the entry ``aborted``; for a transfer, also fence
+  the target, drop the hold and abort the other leg.
+
+A transfer whose debit committed is rolled forward: the credit (step 4) is
+applied if it has not been, then both legs are posted. Running recovery twice
+changes nothing the second time.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
 from app.db import get_db
 from app.models import utc_now
 
 CREDIT_TYPES = ("deposit", "transfer_in")
+# Compare-and-set attempts before a movement gives up on a very hot account.
+COMMIT_ATTEMPTS = 64
 
 
 class LedgerRefusal(Exception):
-    """A movement the ledger refused; nothing moved."""
+    """A movement the ledger refused; nothing moved.
 
-    def __init__(self, reason: str, balance_cents: int | None = None) -> None:
+    ``side`` is ``"source"`` or ``"target"``: the account that refused.
+    """
+
+    def __init__(
+        self, reason: str, balance_cents: int | None = None, side: str = "source"
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.balance_cents = balance_cents
+        self.side = side
+
+
+class LedgerBusy(Exception):
+    """The account changed under every attempt; the movement may be retried."""
 
 
 @dataclass(frozen=True)
-class Movement:
-    """The outcome of a posted movement."""
+class Transfer:
+    """The two posted legs of a transfer."""
 
-    entry: dict
-    account: dict
+    out_entry: dict
+    in_entry: dict
 
 
 def _accounts() -> Any:
@@ -80,28 +143,106 @@ def _journal() -> Any:
     return get_db()["transactions"]
 
 
-def deposit(account: dict, amount_cents: int, description: str | None) -> Movement:
-    """Credit ``account`` with ``amount_cents`` and journal it."""
-    return _move(account, "deposit", amount_cents, description)
+# -- movements ----------------------------------------------------------------
 
 
-def withdraw(account: dict, amount_cents: int, description: str | None) -> Movement:
-    """Debit ``account`` if its balance covers ``amount_cents``, and journal it.
+def deposit(
+    account: dict,
+    amount_cents: int,
+    description: str | None,
+    movement_id: ObjectId | None = None,
+) -> dict:
+    """Credit ``account`` and return the posted journal entry.
+
+    :raises LedgerRefusal: the account is not active.
+    :raises LedgerBusy: the account kept changing under the commit point.
+    """
+    return _move(account, "deposit", amount_cents, description, movement_id)
+
+
+def withdraw(
+    account: dict,
+    amount_cents: int,
+    description: str | None,
+    movement_id: ObjectId | None = None,
+) -> dict:
+    """Debit ``account`` if its balance covers the amount; return the entry.
 
     :raises LedgerRefusal: ``insufficient_funds`` or the account is not active.
+    :raises LedgerBusy: the account kept changing under the commit point.
     """
-    return _move(account, "withdrawal", amount_cents, description)
+    return _move(account, "withdrawal", amount_cents, description, movement_id)
 
 
-def _move(
-    account: dict, type_: str, amount_cents: int, description: str | None
-) -> Movement:
+def transfer(
+    source: dict,
+    target: dict,
+    amount_cents: int,
+    description: str | None,
+    transfer_id: ObjectId | None = None,
+) -> Transfer:
+    """Move money from ``source`` to ``target``: both legs or neither.
+
+    :raises LedgerRefusal: a side is not active, or the source lacks the funds.
+    :raises LedgerBusy: the source kept changing under the commit point.
+    """
+    _check_amount(amount_cents)
+    if source["_id"] == target["_id"]:
+        raise ValueError("a transfer needs two different accounts")
+    now = utc_now()
+    out_id = transfer_id or ObjectId()
+    in_id = ObjectId()
+    out_entry = _new_entry(
+        source, "transfer_out", amount_cents, description, out_id, now,
+        counterparty=target["account_number"], transfer_id=out_id, pair_id=in_id,
+    )  # fmt: skip
+    in_entry = _new_entry(
+        target, "transfer_in", amount_cents, description, in_id, now,
+        counterparty=source["account_number"], transfer_id=out_id, pair_id=out_id,
+    )  # fmt: skip
+    # Step 1: both legs, in this order (a partial insert leaves only the out leg).
+    _journal().insert_many([out_entry, in_entry])
+    try:
+        _hold(target, in_entry)  # step 2
+    except LedgerRefusal:
+        _close(out_entry, "rejected", "target_refused")
+        _close(in_entry, "rejected", "target_refused")
+        raise
+    try:
+        out_record = _commit(source, out_entry)  # step 3: the commit point
+    except (LedgerRefusal, LedgerBusy) as refusal:
+        reason = getattr(refusal, "reason", "busy")
+        _drop_hold(target["_id"], in_id)
+        _close(out_entry, "rejected", reason)
+        _close(in_entry, "rejected", reason)
+        raise
+    in_record = _credit(target, in_entry)  # step 4
+    _post(out_entry, out_record)  # step 5
+    _post(in_entry, in_record)
+    _release(source["_id"], out_id)  # step 6
+    _release(target["_id"], in_id)
+    return Transfer(out_entry=out_entry, in_entry=in_entry)
+
+
+def _check_amount(amount_cents: int) -> None:
     if amount_cents <= 0:
         raise ValueError("amount_cents must be positive")
+
+
+def _new_entry(
+    account: dict,
+    type_: str,
+    amount_cents: int,
+    description: str | None,
+    entry_id: ObjectId,
+    now: datetime,
+    counterparty: str | None = None,
+    transfer_id: ObjectId | None = None,
+    pair_id: ObjectId | None = None,
+) -> dict:
     delta = amount_cents if type_ in CREDIT_TYPES else -amount_cents
-    now = utc_now()
-    entry = {
-        "_id": ObjectId(),
+    return {
+        "_id": entry_id,
         "account_id": account["_id"],
         "account_number": account["account_number"],
         "user_id": account["user_id"],
@@ -113,62 +254,321 @@ def _move(
         "balance_after_cents": None,
         "seq": None,
         "description": description,
-        "counterparty_account_number": None,
-        "transfer_id": None,
+        "counterparty_account_number": counterparty,
+        "transfer_id": transfer_id,
+        "pair_id": pair_id,
         "status": "pending",
+        "reason": None,
         "created_at": now,
         "posted_at": None,
     }
-    # Step 1: journal first, so every later state is explainable.
-    _journal().insert_one(entry)
 
-    # Step 2: the commit point.
-    guard: dict = {
-        "_id": account["_id"],
-        "status": "active",
-        "pending_entries": {"$ne": entry["_id"]},
-    }
-    if delta < 0:
-        guard["balance_cents"] = {"$gte": amount_cents}
-    updated = _accounts().find_one_and_update(
-        guard,
-        {
-            "$inc": {"balance_cents": delta, "entry_seq": 1},
-            "$push": {"pending_entries": entry["_id"]},
-        },
-        return_document=ReturnDocument.AFTER,
+
+def _move(
+    account: dict,
+    type_: str,
+    amount_cents: int,
+    description: str | None,
+    movement_id: ObjectId | None,
+) -> dict:
+    _check_amount(amount_cents)
+    entry = _new_entry(
+        account, type_, amount_cents, description, movement_id or ObjectId(), utc_now()
     )
-    if updated is None:
-        _reject(entry)
+    _journal().insert_one(entry)  # step 1
+    try:
+        record = _commit(account, entry)  # step 2: the commit point
+    except (LedgerRefusal, LedgerBusy) as refusal:
+        _close(entry, "rejected", getattr(refusal, "reason", "busy"))
+        raise
+    _post(entry, record)  # step 3
+    _release(account["_id"], entry["_id"])  # step 4
+    return entry
 
-    # Step 3: post the entry with the figures the commit point produced.
+
+# -- the steps ----------------------------------------------------------------
+
+
+def _refusal(account: dict | None, entry: dict, side: str) -> LedgerRefusal | None:
+    """Say why ``account`` cannot take ``entry`` now, or None if it can."""
+    if account is None:
+        return LedgerRefusal("account_not_found", side=side)
+    if account["status"] != "active":
+        return LedgerRefusal(f"account_{account['status']}", side=side)
+    if account["fenced_until"] >= entry["created_at"]:
+        return LedgerRefusal("expired", side=side)
+    return None
+
+
+def _commit(account: dict, entry: dict) -> dict:
+    """Apply ``entry`` to ``account`` with one compare-and-set; return its record.
+
+    ``account`` is a recent read; a stale one only costs a retry.
+    """
+    delta = entry["delta_cents"]
+    for _attempt in range(COMMIT_ATTEMPTS):
+        applied = _record_on(account, entry["_id"]) if account else None
+        if applied is not None:
+            return applied  # committed already: at most once
+        refusal = _refusal(account, entry, "source")
+        if refusal is not None:
+            raise refusal
+        balance = account["balance_cents"]
+        if balance + delta < 0:
+            raise LedgerRefusal("insufficient_funds", balance)
+        record = {
+            "id": entry["_id"],
+            "seq": account["entry_seq"] + 1,
+            "balance_after": balance + delta,
+        }
+        result = _accounts().update_one(
+            {
+                "_id": account["_id"],
+                "entry_seq": account["entry_seq"],
+                "status": "active",
+                "fenced_until": {"$lt": entry["created_at"]},
+                "pending_entries.id": {"$ne": entry["_id"]},
+            },
+            {
+                "$inc": {"balance_cents": delta, "entry_seq": 1},
+                "$push": {"pending_entries": record},
+            },
+        )
+        if result.matched_count == 1:
+            return record
+        account = _accounts().find_one({"_id": account["_id"]})
+    raise LedgerBusy(str(account["_id"]))
+
+
+def _hold(target: dict, entry: dict) -> None:
+    """Reserve the target's acceptance of an incoming leg (transfer step 2)."""
+    result = _accounts().update_one(
+        {
+            "_id": target["_id"],
+            "status": "active",
+            "fenced_until": {"$lt": entry["created_at"]},
+            "holds": {"$ne": entry["_id"]},
+        },
+        {"$push": {"holds": entry["_id"]}},
+    )
+    if result.matched_count == 1:
+        return
+    current = _accounts().find_one({"_id": target["_id"]})
+    refusal = _refusal(current, entry, "target")
+    if refusal is not None:
+        raise refusal
+    # Active, not fenced: the only other way to miss is that the hold exists.
+
+
+def _credit(target: dict, entry: dict) -> dict:
+    """Apply a held incoming leg (transfer step 4); return its record.
+
+    Guarded by the hold, not the status: the target accepted this credit when the
+    hold was placed. Safe to call again: a second call finds the record.
+    """
+    account: dict | None = target
+    fresh = False  # ``target`` may predate the hold: read again before judging
+    for _attempt in range(COMMIT_ATTEMPTS):
+        if account is None:
+            raise RuntimeError(f"account {target['_id']} vanished mid-transfer")
+        record = _record_on(account, entry["_id"])
+        if record is not None:
+            return record
+        if entry["_id"] not in account["holds"]:
+            if not fresh:
+                account, fresh = _accounts().find_one({"_id": target["_id"]}), True
+                continue
+            posted = _journal().find_one({"_id": entry["_id"], "status": "posted"})
+            if posted is not None:
+                return {
+                    "id": entry["_id"],
+                    "seq": posted["seq"],
+                    "balance_after": posted["balance_after_cents"],
+                }
+            raise RuntimeError(f"transfer leg {entry['_id']} lost its hold")
+        record = {
+            "id": entry["_id"],
+            "seq": account["entry_seq"] + 1,
+            "balance_after": account["balance_cents"] + entry["delta_cents"],
+        }
+        result = _accounts().update_one(
+            {
+                "_id": account["_id"],
+                "entry_seq": account["entry_seq"],
+                "holds": entry["_id"],
+                "pending_entries.id": {"$ne": entry["_id"]},
+            },
+            {
+                "$inc": {"balance_cents": entry["delta_cents"], "entry_seq": 1},
+                "$pull": {"holds": entry["_id"]},
+                "$push": {"pending_entries": record},
+            },
+        )
+        if result.matched_count == 1:
+            return record
+        account, fresh = _accounts().find_one({"_id": target["_id"]}), True
+    raise LedgerBusy(str(target["_id"]))
+
+
+def _post(entry: dict, record: dict) -> None:
+    """Mark an applied entry posted with the figures of its commit."""
     posted = {
         "status": "posted",
-        "seq": updated["entry_seq"],
-        "balance_after_cents": updated["balance_cents"],
+        "seq": record["seq"],
+        "balance_after_cents": record["balance_after"],
         "posted_at": utc_now(),
     }
     _journal().update_one({"_id": entry["_id"], "status": "pending"}, {"$set": posted})
     entry.update(posted)
 
-    # Step 4: release the entry from the account.
+
+def _release(account_id: ObjectId, entry_id: ObjectId) -> None:
     _accounts().update_one(
-        {"_id": account["_id"]}, {"$pull": {"pending_entries": entry["_id"]}}
+        {"_id": account_id}, {"$pull": {"pending_entries": {"id": entry_id}}}
     )
-    return Movement(entry=entry, account=updated)
 
 
-def _reject(entry: dict) -> None:
-    """Explain a refused commit point, mark the entry rejected and raise."""
-    current = _accounts().find_one({"_id": entry["account_id"]})
-    if current is None:
-        reason = "account_not_found"
-    elif current["status"] != "active":
-        reason = f"account_{current['status']}"
-    else:
-        reason = "insufficient_funds"
-    _journal().update_one(
+def _drop_hold(account_id: ObjectId, entry_id: ObjectId) -> None:
+    _accounts().update_one({"_id": account_id}, {"$pull": {"holds": entry_id}})
+
+
+def _close(entry: dict, status: str, reason: str) -> bool:
+    """Move a pending entry to ``rejected`` or ``aborted``; tell if it moved."""
+    result = _journal().update_one(
         {"_id": entry["_id"], "status": "pending"},
-        {"$set": {"status": "rejected", "reason": reason, "posted_at": utc_now()}},
+        {"$set": {"status": status, "reason": reason, "posted_at": utc_now()}},
     )
-    raise LedgerRefusal(reason, current["balance_cents"] if current else None)
+    if result.matched_count == 1:
+        entry.update(status=status, reason=reason)
+        return True
+    return False
+
+
+def _record_on(account: dict, entry_id: ObjectId) -> dict | None:
+    for record in account["pending_entries"]:
+        if record["id"] == entry_id:
+            return record
+    return None
+
+
+# -- recovery -----------------------------------------------------------------
+
+
+def _fence(account_id: ObjectId, moment: datetime) -> dict | None:
+    """Refuse, from now on, every entry created at or before ``moment``."""
+    _accounts().update_one({"_id": account_id}, {"$max": {"fenced_until": moment}})
+    return _accounts().find_one({"_id": account_id})
+
+
+def _reload(entry: dict) -> dict:
+    return _journal().find_one({"_id": entry["_id"]})
+
+
+def settle(movement_id: ObjectId) -> list[dict] | None:
+    """Finish or undo one movement; return its posted entries, or None.
+
+    ``movement_id`` is a deposit's or withdrawal's entry id, or a transfer id.
+    None means nothing moved (never journalled, refused, or undone now). Only
+    for movements no request is still running (see :func:`recover`).
+    """
+    first = _journal().find_one({"_id": movement_id})
+    if first is None:
+        return None
+    if first["pair_id"] is None:
+        return _settle_single(first)
+    if first["type"] == "transfer_out":
+        out_entry, in_entry = first, _journal().find_one({"_id": first["pair_id"]})
+    else:
+        out_entry, in_entry = _journal().find_one({"_id": first["pair_id"]}), first
+    return _settle_transfer(out_entry, in_entry)
+
+
+def _settle_single(entry: dict) -> list[dict] | None:
+    if entry["status"] in ("rejected", "aborted"):
+        return None
+    if entry["status"] == "posted":
+        _release(entry["account_id"], entry["_id"])
+        return [entry]
+    account = _accounts().find_one({"_id": entry["account_id"]})
+    record = _record_on(account, entry["_id"])
+    if record is None:
+        account = _fence(entry["account_id"], entry["created_at"])
+        record = _record_on(account, entry["_id"])
+    if record is None:
+        if not _close(entry, "aborted", "recovered"):
+            # Posted (and released) between our reads: it did move.
+            return _settle_single(_reload(entry))
+        return None
+    _post(entry, record)
+    _release(entry["account_id"], entry["_id"])
+    return [entry]
+
+
+def _out_committed(out_entry: dict, source: dict | None) -> dict | None:
+    """Return the out leg's record (from the account or the posted entry)."""
+    if out_entry["status"] == "posted":
+        return {
+            "id": out_entry["_id"],
+            "seq": out_entry["seq"],
+            "balance_after": out_entry["balance_after_cents"],
+        }
+    return _record_on(source, out_entry["_id"]) if source else None
+
+
+def _settle_transfer(out_entry: dict, in_entry: dict | None) -> list[dict] | None:
+    source = _accounts().find_one({"_id": out_entry["account_id"]})
+    record = _out_committed(out_entry, source)
+    if record is None and out_entry["status"] == "pending":
+        source = _fence(out_entry["account_id"], out_entry["created_at"])
+        if in_entry is not None:
+            _fence(in_entry["account_id"], in_entry["created_at"])
+        record = _out_committed(_reload(out_entry), source)
+    if record is None:
+        # The debit never happened and now never can: void the transfer.
+        _close(out_entry, "aborted", "recovered")
+        if in_entry is not None:
+            _drop_hold(in_entry["account_id"], in_entry["_id"])
+            _close(in_entry, "aborted", "recovered")
+        return None
+    # The debit happened: roll forward.
+    in_entry = _reload(in_entry)
+    target = _accounts().find_one({"_id": in_entry["account_id"]})
+    in_record = _credit(target, in_entry)
+    _post(out_entry, record)
+    _post(in_entry, in_record)
+    _release(out_entry["account_id"], out_entry["_id"])
+    _release(in_entry["account_id"], in_entry["_id"])
+    return [_reload(out_entry), _reload(in_entry)]
+
+
+def recover(grace: timedelta, now: datetime | None = None) -> dict:
+    """Settle every movement pending longer than ``grace``; return counts.
+
+    The grace period keeps recovery off movements whose request is still
+    running. Idempotent: a second run finds nothing to do.
+    """
+    cutoff = (now or utc_now()) - grace
+    counts = {"finished": 0, "aborted": 0, "released": 0}
+    seen: set = set()
+    stale = _journal().find({"status": "pending", "created_at": {"$lte": cutoff}})
+    for entry in stale:
+        movement_id = entry["transfer_id"] or entry["_id"]
+        if movement_id in seen:
+            continue
+        seen.add(movement_id)
+        counts["finished" if settle(movement_id) else "aborted"] += 1
+    # Records and holds whose entry is settled: the crash came after the post.
+    busy = _accounts().find({"$or": [{"pending_entries.0": {"$exists": True}},
+                                     {"holds.0": {"$exists": True}}]})  # fmt: skip
+    for account in busy:
+        for record in account["pending_entries"]:
+            entry = _journal().find_one({"_id": record["id"]})
+            if entry is not None and entry["status"] == "posted":
+                _release(account["_id"], record["id"])
+                counts["released"] += 1
+        for entry_id in account["holds"]:
+            entry = _journal().find_one({"_id": entry_id})
+            if entry is None or entry["status"] in ("rejected", "aborted"):
+                _drop_hold(account["_id"], entry_id)
+                counts["released"] += 1
+    return counts

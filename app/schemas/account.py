@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from app.models.account import ACCOUNT_STATUSES
+from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
 from app.schemas.common import (
     ACCOUNT_NUMBER,
     Cents,
@@ -24,6 +24,24 @@ class BalanceSchema(Schema):
     account_number = fields.String()
     balance = Cents(attribute="balance_cents")
     currency = fields.String()
+
+
+class AccountSchema(Schema):
+    """One of the caller's accounts."""
+
+    account_number = fields.String()
+    kind = fields.String()
+    primary = fields.Boolean()
+    status = fields.String()
+    balance = Cents(attribute="balance_cents")
+    currency = fields.String()
+    created_at = UtcDateTime()
+
+
+class OpenAccountSchema(Schema):
+    """POST /accounts: the kind of account to open."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
 
 
 class OwnerSchema(Schema):
@@ -51,6 +69,9 @@ class BankerAccountArgsSchema(PageArgsSchema):
     status = fields.String(load_default=None, validate=validate.OneOf(ACCOUNT_STATUSES))
 
 
+account_schema = AccountSchema()
+open_account_schema = OpenAccountSchema()
+account_list_args_schema = PageArgsSchema()
 balance_args_schema = BalanceArgsSchema()
 balance_schema = BalanceSchema()
 owner_schema = OwnerSchema()

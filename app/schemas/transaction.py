@@ -1,6 +1,8 @@
 """Schemas for money movements and the transaction resource."""
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.models.transaction import TRANSACTION_TYPES
 from app.schemas.account import owner_schema
@@ -15,8 +17,8 @@ from app.schemas.common import (
 )
 
 
-class AmountSchema(Schema):
-    """A deposit or withdrawal: amount, optional description and account."""
+class MovementSchema(Schema):
+    """What every money movement takes: an amount and an optional description."""
 
     amount_cents = Money(required=True, data_key="amount")
     description = fields.String(
@@ -24,7 +26,26 @@ class AmountSchema(Schema):
         allow_none=True,
         validate=[validate.Length(max=140), no_control_chars],
     )
+
+
+class AmountSchema(MovementSchema):
+    """A deposit or withdrawal, on the primary or a named own account."""
+
     account_number = fields.String(load_default=None, validate=ACCOUNT_NUMBER)
+
+
+class TransferSchema(MovementSchema):
+    """A transfer from an own account (default primary) to any account."""
+
+    from_account_number = fields.String(load_default=None, validate=ACCOUNT_NUMBER)
+    to_account_number = fields.String(required=True, validate=ACCOUNT_NUMBER)
+
+    @validates_schema
+    def check_accounts_differ(self, data: dict, **kwargs: Any) -> None:
+        if data.get("from_account_number") == data.get("to_account_number"):
+            raise ValidationError(
+                "Must differ from the source account.", "to_account_number"
+            )
 
 
 class TransactionSchema(Schema):
@@ -39,6 +60,18 @@ class TransactionSchema(Schema):
     description = fields.String(allow_none=True)
     counterparty_account_number = fields.String(allow_none=True)
     transfer_id = ObjectIdString(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class TransferResultSchema(Schema):
+    """A transfer as its sender sees it, shaped from the out leg."""
+
+    id = ObjectIdString(attribute="transfer_id")
+    from_account_number = fields.String(attribute="account_number")
+    to_account_number = fields.String(attribute="counterparty_account_number")
+    amount = Cents(attribute="amount_cents")
+    currency = fields.String()
+    description = fields.String(allow_none=True)
     created_at = UtcDateTime()
 
 
@@ -62,6 +95,8 @@ class BankerTransactionArgsSchema(TransactionListArgsSchema):
 
 
 amount_schema = AmountSchema()
+transfer_schema = TransferSchema()
+transfer_result_schema = TransferResultSchema()
 transaction_schema = TransactionSchema()
 banker_transaction_schema = BankerTransactionSchema()
 transaction_list_args_schema = TransactionListArgsSchema()

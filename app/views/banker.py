@@ -3,6 +3,7 @@
 from flask import Blueprint
 
 from app.controllers import banker as controller
+from app.controllers import ledger as ledger_controller
 from app.http import query_args
 from app.security import roles_required
 
@@ -21,3 +22,10 @@ def list_accounts():
 def list_transactions():
     """List every transaction."""
     return controller.list_transactions(query_args()), 200
+
+
+@bp.get("/ledger/check")
+@roles_required("banker")
+def check_ledger():
+    """Reconcile every balance with the journal."""
+    return ledger_controller.check_report(), 200

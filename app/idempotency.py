@@ -1,0 +1,168 @@
+"""Idempotency-Key on money-moving POSTs: claim, run once, replay.
+
+HTTP plumbing around a view: the first request with a key claims it and runs;
+its response (any status below 500) is stored and replayed byte for byte to
+every repeat, with ``Idempotency-Replayed: true``. The claim carries the id the
+request's movement gets in the journal, so a request that died halfway can be
+settled by the ledger and its retry answered from the settled outcome.
+"""
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from functools import wraps
+from typing import Any
+
+from bson import ObjectId
+from flask import Response, current_app, g, request
+from marshmallow import ValidationError
+from pymongo.errors import PyMongoError
+
+from app.controllers import ledger as ledger_controller
+from app.errors import (
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    InvalidJsonError,
+)
+from app.http import json_body
+from app.models import utc_now
+from app.models.idempotency import IdempotencyModel
+
+log = logging.getLogger("app.idempotency")
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotency-Replayed"
+_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def movement_id() -> ObjectId | None:
+    """Return the journal id the current request's movement must use, if keyed."""
+    return g.get("movement_id")
+
+
+def _tagged(value: Any) -> Any:
+    """Give every JSON value an unambiguous, order-free form for hashing."""
+    if isinstance(value, dict):
+        return {"o": {key: _tagged(item) for key, item in value.items()}}
+    if isinstance(value, list):
+        return {"a": [_tagged(item) for item in value]}
+    if isinstance(value, Decimal):
+        return {"n": str(value)}
+    return value
+
+
+def _fingerprint() -> str:
+    """Hash method, path and body: the same JSON written differently matches."""
+    try:
+        body = json.dumps(_tagged(json_body()), sort_keys=True, separators=(",", ":"))
+    except InvalidJsonError:
+        body = "raw:" + request.get_data(cache=True).hex()
+    text = f"{request.method}\n{request.path}\n{body}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stored(response: Response) -> dict:
+    return {
+        "status": response.status_code,
+        "mimetype": response.mimetype,
+        "body": response.get_data(as_text=True),
+    }
+
+
+def _replay(stored: dict) -> Response:
+    response = Response(
+        stored["body"], status=stored["status"], mimetype=stored["mimetype"]
+    )
+    response.headers[REPLAYED] = "true"
+    return response
+
+
+def settle_claim(record: dict) -> None:
+    """Settle the movement of a claim whose request stopped; store or free the key.
+
+    A movement that happened gets the response the request would have sent; one
+    that did not frees the key, so the retry runs and moves money exactly once.
+    """
+    body = ledger_controller.settle_movement(record["movement_id"])
+    model = IdempotencyModel()
+    if body is None:
+        model.release(record)
+    else:
+        model.complete(record, _stored(current_app.make_response((body, 201))))
+
+
+def _settle_after_failure(record: dict) -> None:
+    """After a 5xx the movement may or may not have happened: settle it now.
+
+    The request has stopped touching its movement, so this cannot race it. If
+    the database is failing too, the claim stays in progress, and recovery or a
+    retry after LEDGER_PENDING_TIMEOUT settles it.
+    """
+    try:
+        settle_claim(record)
+    except PyMongoError:
+        log.warning("could not settle movement %s yet", record["movement_id"])
+
+
+def settle_stale_keys(grace: timedelta) -> int:
+    """Settle every claim left in progress longer than ``grace``; count them."""
+    stale = IdempotencyModel().stale(utc_now() - grace)
+    for record in stale:
+        settle_claim(record)
+    return len(stale)
+
+
+def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:
+    """Claim the key for this request, or answer from an earlier request."""
+    model = IdempotencyModel()
+    config = current_app.config
+    for _attempt in range(3):
+        record, claimed = model.claim(
+            user_id, key, fingerprint, config["IDEMPOTENCY_KEY_TTL"]
+        )
+        if claimed:
+            return record
+        if record["fingerprint"] != fingerprint:
+            raise IdempotencyKeyReusedError()
+        if record["state"] == "done":
+            return _replay(record["response"])
+        if record["created_at"] > utc_now() - config["LEDGER_PENDING_TIMEOUT"]:
+            raise IdempotencyInProgressError(headers={"Retry-After": "1"})
+        settle_claim(record)
+    raise IdempotencyInProgressError(headers={"Retry-After": "1"})
+
+
+def idempotent(view: Callable) -> Callable:
+    """Make a money-moving view safe to retry with an ``Idempotency-Key``.
+
+    Goes inside ``roles_required``: keys are scoped to the authenticated user.
+    """
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        if _KEY.fullmatch(key) is None:
+            raise ValidationError(
+                {HEADER: ["Must be 1 to 255 printable ASCII characters."]}
+            )
+        claimed = _claim(ObjectId(g.user_id), key, _fingerprint())
+        if isinstance(claimed, Response):
+            return claimed
+        g.movement_id = claimed["movement_id"]
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - rendered by the app's handlers
+            response = current_app.handle_user_exception(exc)
+        if response.status_code < 500:
+            IdempotencyModel().complete(claimed, _stored(response))
+        else:
+            _settle_after_failure(claimed)
+        return response
+
+    return wrapper

@@ -1,0 +1,167 @@
+"""Reconciliation: check every account against the journal (read-only).
+
+The checks, per the ledger's protocol (app.models.ledger):
+
+- balance = the deltas of its posted entries + those of entries applied but not
+  yet posted (records in ``pending_entries``), and never negative;
+- the account's history replays: its applied entries, in ``seq`` order, are
+  numbered 1..entry_seq and each ``balance_after`` is the previous one plus its
+  delta, ending at the balance;
+- every transfer with a posted leg has exactly two posted legs, one out and one
+  in, for the same amount, netting to zero;
+- no entry is still pending after the timeout, and no hold outlives its entry.
+"""
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from app.db import get_db
+
+
+def _problem(code: str, detail: str, **where: Any) -> dict:
+    return {"code": code, "detail": detail, **{k: str(v) for k, v in where.items()}}
+
+
+def check(stale_before: datetime) -> dict:
+    """Return a report of every discrepancy between balances and journal.
+
+    Entries pending since before ``stale_before`` count as abandoned.
+    """
+    accounts = list(get_db()["accounts"].find({}))
+    entries = get_db()["transactions"].find(
+        {},
+        {
+            "account_id": 1,
+            "type": 1,
+            "amount_cents": 1,
+            "delta_cents": 1,
+            "balance_after_cents": 1,
+            "seq": 1,
+            "status": 1,
+            "transfer_id": 1,
+            "created_at": 1,
+        },
+    )
+    by_id: dict = {}
+    applied: dict = defaultdict(list)  # account id -> (seq, delta, balance_after)
+    legs: dict = defaultdict(list)
+    problems: list[dict] = []
+    for entry in entries:
+        by_id[entry["_id"]] = entry
+        if entry["status"] == "posted":
+            applied[entry["account_id"]].append(
+                (entry["seq"], entry["delta_cents"], entry["balance_after_cents"])
+            )
+        if entry["transfer_id"] is not None:
+            legs[entry["transfer_id"]].append(entry)
+        if entry["status"] == "pending" and entry["created_at"] < stale_before:
+            problems.append(
+                _problem(
+                    "stale_pending",
+                    f"entry pending since {entry['created_at'].isoformat()}",
+                    entry_id=entry["_id"],
+                )
+            )
+    total = 0
+    for account in accounts:
+        number = account["account_number"]
+        chain = applied[account["_id"]]
+        for record in account["pending_entries"]:
+            entry = by_id.get(record["id"])
+            if entry is not None and entry["status"] == "pending":
+                chain.append(
+                    (record["seq"], entry["delta_cents"], record["balance_after"])
+                )
+        problems.extend(_check_account(account, chain))
+        for entry_id in account["holds"]:
+            entry = by_id.get(entry_id)
+            if entry is None or entry["status"] != "pending":
+                problems.append(
+                    _problem(
+                        "orphan_hold",
+                        "hold for an entry that is no longer pending",
+                        account_number=number,
+                        entry_id=entry_id,
+                    )
+                )
+        total += account["balance_cents"]
+    for transfer_id, pair in legs.items():
+        problems.extend(_check_transfer(transfer_id, pair, stale_before))
+    return {
+        "ok": not problems,
+        "accounts": len(accounts),
+        "entries": len(by_id),
+        "transfers": len(legs),
+        "total_balance_cents": total,
+        "problems": problems,
+    }
+
+
+def _check_account(account: dict, chain: list[tuple]) -> list[dict]:
+    number = account["account_number"]
+    found = []
+    balance = account["balance_cents"]
+    journal_sum = sum(delta for _seq, delta, _after in chain)
+    if balance != journal_sum:
+        found.append(
+            _problem(
+                "balance_mismatch",
+                f"balance {balance} cents, journal {journal_sum} cents",
+                account_number=number,
+            )
+        )
+    if balance < 0:
+        found.append(
+            _problem(
+                "negative_balance", f"balance {balance} cents", account_number=number
+            )
+        )
+    chain.sort()
+    running = 0
+    for expected_seq, (seq, delta, after) in enumerate(chain, start=1):
+        running += delta
+        if seq != expected_seq or after != running:
+            found.append(
+                _problem(
+                    "history_break",
+                    f"entry seq {seq}: balance_after {after}, replay gives {running}",
+                    account_number=number,
+                )
+            )
+            break
+    if len(chain) != account["entry_seq"]:
+        found.append(
+            _problem(
+                "sequence_mismatch",
+                f"{len(chain)} applied entries, entry_seq {account['entry_seq']}",
+                account_number=number,
+            )
+        )
+    return found
+
+
+def _check_transfer(transfer_id: Any, pair: list[dict], stale_before: datetime):
+    posted = [leg for leg in pair if leg["status"] == "posted"]
+    if not posted:
+        return []
+    in_flight = any(
+        leg["status"] == "pending" and leg["created_at"] >= stale_before for leg in pair
+    )
+    types = sorted(leg["type"] for leg in posted)
+    if types == ["transfer_in", "transfer_out"]:
+        if sum(leg["delta_cents"] for leg in posted) == 0 and (
+            posted[0]["amount_cents"] == posted[1]["amount_cents"]
+        ):
+            return []
+        return [_problem("transfer_unbalanced", "legs do not net to zero",
+                         transfer_id=transfer_id)]  # fmt: skip
+    if in_flight and len(posted) == 1:
+        return []
+    return [
+        _problem(
+            "transfer_legs",
+            f"posted legs: {', '.join(types)}",
+            transfer_id=transfer_id,
+        )
+    ]

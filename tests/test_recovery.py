@@ -1,0 +1,214 @@
+"""Crash at every write of every movement, recover, retry: money moves exactly once."""
+
+from datetime import timedelta
+
+import pytest
+from flask.testing import FlaskClient
+
+from app.commands import run_recovery
+from app.controllers.ledger import check_report
+from app.db import get_db
+from tests import faults
+from tests.factories import balance_cents, fund
+from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER
+
+FUNDED = 1000
+AMOUNT = 500
+
+# (path, the writes a keyed request makes, index of the commit point among them,
+#  balance change of the caller's account, of the other customer's account)
+MOVEMENTS = {
+    "deposit": ("/deposit", [KEY_CLAIM, *SINGLE, KEY_DONE], 3, AMOUNT, 0),
+    "withdrawal": ("/withdraw", [KEY_CLAIM, *SINGLE, KEY_DONE], 3, -AMOUNT, 0),
+    "transfer": ("/transfers", [KEY_CLAIM, *TRANSFER, KEY_DONE], 4, -AMOUNT, AMOUNT),
+}
+CASES = [
+    (kind, crash_after)
+    for kind, (_path, writes, _commit, _mine, _theirs) in MOVEMENTS.items()
+    for crash_after in range(len(writes) + 1)
+]
+
+
+def snapshot(app) -> dict:
+    """Every document the ledger and the idempotency store hold."""
+    with app.app_context():
+        db = get_db()
+        return {
+            name: sorted(db[name].find({}), key=lambda d: str(d["_id"]))
+            for name in ("accounts", "transactions", "idempotency_keys")
+        }
+
+
+def recover(app) -> str:
+    with app.app_context():
+        return run_recovery()
+
+
+@pytest.fixture
+def setting(app, customer, other_customer):
+    """Funded accounts and no grace period: every pending movement is abandoned."""
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
+    fund(app, customer["account"]["account_number"], FUNDED)
+    return customer["account"]["account_number"], other_customer["account"][
+        "account_number"
+    ]
+
+
+def send(client: FlaskClient, kind: str, customer: dict, target: str):
+    path = MOVEMENTS[kind][0]
+    body = {"amount": "5.00", "description": f"crash test {kind}"}
+    if kind == "transfer":
+        body["to_account_number"] = target
+    headers = {**customer["headers"], "Idempotency-Key": f"key-{kind}"}
+    return client.post(path, headers=headers, json=body)
+
+
+def balances(app, mine: str, theirs: str) -> tuple[int, int]:
+    return balance_cents(app, mine), balance_cents(app, theirs)
+
+
+@pytest.mark.parametrize("kind, crash_after", CASES)
+def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
+    app, client, customer, setting, kind, crash_after
+):
+    mine, theirs = setting
+    _path, writes, commit_at, my_delta, their_delta = MOVEMENTS[kind]
+    before = balances(app, mine, theirs)
+    moved = (before[0] + my_delta, before[1] + their_delta)
+
+    faulty = faults.install(app, crash_after=crash_after)
+    with pytest.raises(faults.Crash):
+        send(client, kind, customer, theirs)
+    faults.uninstall(app, faulty)
+    assert faulty.writes == writes[:crash_after]
+
+    # Recovery settles the movement: finished from the commit point on, undone
+    # before it; never half.
+    recover(app)
+    report = check_report_of(app)
+    assert report["ok"], report["problems"]
+    after_recovery = balances(app, mine, theirs)
+    assert after_recovery == (moved if crash_after >= commit_at else before)
+
+    # Recovery is idempotent: a second run changes nothing at all.
+    settled = snapshot(app)
+    recover(app)
+    assert snapshot(app) == settled
+
+    # The client retries with the same key: the movement happens exactly once.
+    retry = send(client, kind, customer, theirs)
+    assert retry.status_code == 201, retry.get_json()
+    replayed = retry.headers.get("Idempotency-Replayed") == "true"
+    assert replayed == (crash_after >= commit_at)
+    assert balances(app, mine, theirs) == moved
+    again = send(client, kind, customer, theirs)
+    assert again.data == retry.data
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert balances(app, mine, theirs) == moved
+    assert check_report_of(app)["ok"]
+    with app.app_context():
+        posted = get_db()["transactions"].count_documents(
+            {"status": "posted", "description": f"crash test {kind}"}
+        )
+    assert posted == (2 if kind == "transfer" else 1)
+
+
+def check_report_of(app) -> dict:
+    with app.app_context():
+        return check_report()
+
+
+@pytest.mark.parametrize("kind", list(MOVEMENTS))
+@pytest.mark.parametrize("crash_after", [1, 2, 3, 5])
+def test_a_retry_after_the_timeout_settles_without_a_recovery_run(
+    app, client, customer, setting, kind, crash_after
+):
+    """The contract: a key whose request died halfway is settled on retry."""
+    mine, theirs = setting
+    _path, _writes, _commit_at, my_delta, their_delta = MOVEMENTS[kind]
+    before = balances(app, mine, theirs)
+    faulty = faults.install(app, crash_after=crash_after)
+    with pytest.raises(faults.Crash):
+        send(client, kind, customer, theirs)
+    faults.uninstall(app, faulty)
+
+    retry = send(client, kind, customer, theirs)
+    assert retry.status_code == 201, retry.get_json()
+    assert balances(app, mine, theirs) == (
+        before[0] + my_delta,
+        before[1] + their_delta,
+    )
+    assert check_report_of(app)["ok"]
+
+
+def test_a_retry_inside_the_timeout_is_told_to_wait(app, client, customer, setting):
+    mine, theirs = setting
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(minutes=5)
+    faulty = faults.install(app, crash_after=3)  # committed, not posted
+    with pytest.raises(faults.Crash):
+        send(client, "deposit", customer, theirs)
+    faults.uninstall(app, faulty)
+    retry = send(client, "deposit", customer, theirs)
+    assert retry.status_code == 409
+    assert retry.get_json()["code"] == "idempotency_in_progress"
+    assert retry.headers["Retry-After"] == "1"
+    # Not settled yet, and the reconciliation does not call it stale yet either.
+    assert check_report_of(app)["ok"]
+    assert balance_cents(app, mine) == FUNDED + AMOUNT
+
+
+@pytest.mark.parametrize(
+    "kind, fail_at, moved",
+    [
+        ("deposit", 2, False),  # the journal insert fails: nothing moved
+        ("deposit", 4, True),  # posting fails after the commit point
+        ("withdrawal", 3, False),  # the commit point itself fails
+        ("transfer", 3, False),  # the hold fails
+        ("transfer", 5, True),  # the credit fails after the debit
+        ("transfer", 9, True),  # releasing fails
+    ],
+)
+def test_a_failed_write_is_settled_at_once_so_the_retry_need_not_wait(
+    app, client, customer, setting, kind, fail_at, moved
+):
+    mine, theirs = setting
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(minutes=5)
+    _path, _writes, _commit_at, my_delta, their_delta = MOVEMENTS[kind]
+    before = balances(app, mine, theirs)
+    after = (before[0] + my_delta, before[1] + their_delta)
+    faulty = faults.install(app, fail_at=fail_at)
+    first = send(client, kind, customer, theirs)
+    faults.uninstall(app, faulty)
+    assert first.status_code == 500
+    assert first.get_json()["code"] == "internal_error"
+    # The failed request settled its own movement before answering.
+    assert balances(app, mine, theirs) == (after if moved else before)
+    assert check_report_of(app)["ok"]
+
+    retry = send(client, kind, customer, theirs)
+    assert retry.status_code == 201
+    assert (retry.headers.get("Idempotency-Replayed") == "true") == moved
+    assert balances(app, mine, theirs) == after
+
+
+def test_recovery_runs_at_start_up(app, customer, setting):
+    """A movement left halfway is finished when the next process starts."""
+    from app import create_app
+    from app.config import TestConfig
+
+    mine, _theirs = setting
+    client = app.test_client()
+    faulty = faults.install(app, crash_after=3)
+    with pytest.raises(faults.Crash):
+        send(client, "deposit", customer, None)
+    faults.uninstall(app, faulty)
+
+    class NoGrace(TestConfig):
+        LEDGER_PENDING_TIMEOUT = timedelta(0)
+
+    restarted = create_app(NoGrace, mongo_client=app.extensions["mongo_client"])
+    assert balance_cents(restarted, mine) == FUNDED + AMOUNT
+    with restarted.app_context():
+        assert check_report()["ok"]
+        record = get_db()["idempotency_keys"].find_one({})
+    assert record["state"] == "done" and record["response"]["status"] == 201
