@@ -4,6 +4,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from marshmallow import ValidationError
 
 from app.controllers import banker as banker_controller
@@ -46,7 +47,8 @@ def format_report(report: dict) -> str:
 def register_commands(app: Flask) -> None:
     """Attach the CLI commands to the app."""
 
-    ledger_group = click.Group("ledger", help="Recover and reconcile the ledger.")
+    # AppGroup: each command runs inside the app context, like app.cli's own.
+    ledger_group = AppGroup("ledger", help="Recover and reconcile the ledger.")
     app.cli.add_command(ledger_group)
 
     @ledger_group.command("recover")

@@ -1,6 +1,7 @@
 """The ledger: its write protocol under crashes, and its atomicity under threads."""
 
 import json
+import random
 import sys
 import threading
 import urllib.error
@@ -17,7 +18,8 @@ from app.db import MEMORY_LOCK, get_db
 from app.models import ledger, utc_now
 from app.models.account import AccountModel
 from tests import faults
-from tests.factories import fund
+from tests.conftest import PASSWORD
+from tests.factories import balance_cents, fund
 
 # The writes each movement makes, in order, as the protocol docstring describes.
 KEY_CLAIM = ("idempotency_keys", "insert_one")
@@ -320,3 +322,140 @@ def test_parallel_withdrawals_on_a_real_mongodb(fast_switching):
         assert_consistent(account, entries)
     finally:
         client.drop_database(RealMongo.MONGO_DB_NAME)
+
+
+def register_over_http(base, username):
+    status, _ = http_post(
+        f"{base}/auth/register", {}, {"username": username, "password": PASSWORD}
+    )
+    assert status == 201
+    status, body = http_post(
+        f"{base}/auth/login", {}, {"username": username, "password": PASSWORD}
+    )
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def six_funded_accounts(app, server):
+    """Six customers with 100.00 each: (number, headers) pairs."""
+    accounts = []
+    for index in range(6):
+        headers = register_over_http(server, f"racer{index}")
+        with app.app_context():
+            number = get_db()["accounts"].find_one({"username": f"racer{index}"})[
+                "account_number"
+            ]
+        fund(app, number, 10000)
+        accounts.append((number, headers))
+    return accounts
+
+
+def assert_history_replays(app, number):
+    """The account's posted entries, in seq order, rebuild its balance."""
+    account, entries = state(app, number)
+    posted = sorted(
+        (e for e in entries if e["status"] == "posted"), key=lambda e: e["seq"]
+    )
+    running = 0
+    for seq, entry in enumerate(posted, start=1):
+        running += entry["delta_cents"]
+        assert entry["seq"] == seq and entry["balance_after_cents"] == running
+    assert running == account["balance_cents"] == account["balance_cents"]
+    assert account["pending_entries"] == [] and account["holds"] == []
+
+
+def test_random_parallel_transfers_conserve_money(app, server, fast_switching):
+    accounts = six_funded_accounts(app, server)
+    rng = random.Random(20261121)
+    plans = [
+        [(*rng.sample(range(6), 2), rng.randint(1, 4000)) for _ in range(12)]
+        for _ in range(24)
+    ]
+    barrier = threading.Barrier(24)
+
+    def worker(plan):
+        barrier.wait(10)
+        outcomes = []
+        for source, target, cents in plan:
+            number, headers = accounts[source]
+            status, body = http_post(
+                f"{server}/transfers",
+                headers,
+                {
+                    "from_account_number": number,
+                    "to_account_number": accounts[target][0],
+                    "amount": f"{cents / 100:.2f}",
+                },
+            )
+            outcomes.append((status, body.get("code")))
+        return outcomes
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        results = [o for outcomes in pool.map(worker, plans) for o in outcomes]
+    statuses = {status for status, _code in results}
+    assert statuses <= {201, 409}, results
+    assert {code for status, code in results if status == 409} <= {"insufficient_funds"}
+    assert sum(1 for status, _ in results if status == 201) > 100
+    total = sum(balance_cents(app, number) for number, _ in accounts)
+    assert total == 6 * 10000
+    for number, _headers in accounts:
+        assert balance_cents(app, number) >= 0
+        assert_history_replays(app, number)
+    report = check(app)
+    assert report["ok"], report["problems"]
+    assert report["transfers"] == len(results)
+
+
+def test_opposite_transfers_at_once_neither_deadlock_nor_lose_money(
+    app, server, fast_switching
+):
+    (a, a_headers), (b, b_headers), *_ = six_funded_accounts(app, server)
+    barrier = threading.Barrier(20)
+
+    def worker(index):
+        barrier.wait(10)
+        headers, source, target = (
+            (a_headers, a, b) if index % 2 == 0 else (b_headers, b, a)
+        )
+        return [
+            http_post(
+                f"{server}/transfers",
+                headers,
+                {"from_account_number": source, "to_account_number": target,
+                 "amount": "7.00"},
+            )[0]
+            for _ in range(5)
+        ]  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        futures = [pool.submit(worker, index) for index in range(20)]
+        statuses = [s for future in futures for s in future.result(timeout=60)]
+    assert statuses.count(201) == 100
+    assert balance_cents(app, a) + balance_cents(app, b) == 20000
+    assert balance_cents(app, a) == balance_cents(app, b) == 10000  # 50 each way
+    for number in (a, b):
+        assert_history_replays(app, number)
+    assert check(app)["ok"]
+
+
+@pytest.mark.parametrize("path", ["/withdraw", "/transfers"])
+def test_twenty_parallel_requests_with_one_key_move_money_once(
+    app, server, customer, other_customer, fast_switching, path
+):
+    mine = customer["account"]["account_number"]
+    theirs = other_customer["account"]["account_number"]
+    fund(app, mine, 10000)
+    body = {"amount": "10.00"}
+    if path == "/transfers":
+        body["to_account_number"] = theirs
+    headers = {**customer["headers"], "Idempotency-Key": "one-key"}
+    results = parallel_posts(f"{server}{path}", headers, body, 20)
+    statuses = [status for status, _ in results]
+    assert set(statuses) <= {201, 409}
+    assert {b["code"] for s, b in results if s == 409} <= {"idempotency_in_progress"}
+    assert statuses.count(201) >= 1
+    # Every 201 is the same response: the first one, replayed.
+    assert len({json.dumps(b, sort_keys=True) for s, b in results if s == 201}) == 1
+    assert balance_cents(app, mine) == 9000
+    with app.app_context():
+        moved = get_db()["transactions"].count_documents({"status": "posted"})
+    assert moved == (3 if path == "/transfers" else 2)  # funding + the movement

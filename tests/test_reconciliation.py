@@ -1,0 +1,150 @@
+"""flask ledger check / recover: a clean ledger passes, each kind of damage is named."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.db import get_db
+from app.models import utc_now
+from tests import faults
+from tests.factories import fund
+
+
+@pytest.fixture
+def ledger_with_history(app, client, customer, other_customer):
+    """Deposits, a withdrawal and a transfer between two customers."""
+    mine = customer["account"]["account_number"]
+    theirs = other_customer["account"]["account_number"]
+    fund(app, mine, 10000)
+    client.post("/withdraw", headers=customer["headers"], json={"amount": "5.00"})
+    response = client.post(
+        "/transfers",
+        headers=customer["headers"],
+        json={"to_account_number": theirs, "amount": "20.00"},
+    )
+    assert response.status_code == 201
+    return mine, theirs
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=["ledger", *args])
+
+
+def test_check_passes_on_a_clean_ledger(app, ledger_with_history):
+    result = run(app, "check")
+    assert result.exit_code == 0, result.output
+    assert "ledger check: 2 accounts, 4 entries, 1 transfers" in result.output
+    assert "total balance 95.00 USD" in result.output
+    assert "OK: every balance matches its journal" in result.output
+
+
+def tamper_balance(app, number):
+    with app.app_context():
+        get_db()["accounts"].update_one(
+            {"account_number": number}, {"$inc": {"balance_cents": 1}}
+        )
+
+
+def tamper_negative(app, number):
+    with app.app_context():
+        get_db()["accounts"].update_one(
+            {"account_number": number}, {"$set": {"balance_cents": -100}}
+        )
+
+
+def tamper_history(app, number):
+    with app.app_context():
+        get_db()["transactions"].update_one(
+            {"account_number": number, "type": "withdrawal"},
+            {"$inc": {"balance_after_cents": 7}},
+        )
+
+
+def tamper_sequence(app, number):
+    with app.app_context():
+        get_db()["accounts"].update_one(
+            {"account_number": number}, {"$inc": {"entry_seq": 1}}
+        )
+
+
+def tamper_transfer_leg(app, number):
+    with app.app_context():
+        get_db()["transactions"].delete_one({"type": "transfer_in"})
+
+
+def tamper_transfer_amount(app, number):
+    with app.app_context():
+        get_db()["transactions"].update_one(
+            {"type": "transfer_in"}, {"$inc": {"amount_cents": 1, "delta_cents": 1}}
+        )
+
+
+def tamper_stale(app, number):
+    with app.app_context():
+        get_db()["transactions"].insert_one(
+            {
+                "account_id": None,
+                "type": "deposit",
+                "amount_cents": 1,
+                "delta_cents": 1,
+                "balance_after_cents": None,
+                "seq": None,
+                "status": "pending",
+                "transfer_id": None,
+                "created_at": utc_now() - timedelta(hours=1),
+            }
+        )
+
+
+def tamper_hold(app, number):
+    with app.app_context():
+        leg = get_db()["transactions"].find_one({"type": "transfer_in"})
+        get_db()["accounts"].update_one(
+            {"_id": leg["account_id"]}, {"$push": {"holds": leg["_id"]}}
+        )
+
+
+@pytest.mark.parametrize(
+    "tamper, code",
+    [
+        (tamper_balance, "balance_mismatch"),
+        (tamper_negative, "negative_balance"),
+        (tamper_history, "history_break"),
+        (tamper_sequence, "sequence_mismatch"),
+        (tamper_transfer_leg, "transfer_legs"),
+        (tamper_transfer_amount, "transfer_unbalanced"),
+        (tamper_stale, "stale_pending"),
+        (tamper_hold, "orphan_hold"),
+    ],
+)
+def test_check_names_each_discrepancy_and_exits_1(
+    app, client, banker, ledger_with_history, tamper, code
+):
+    mine, _theirs = ledger_with_history
+    tamper(app, mine)
+    result = run(app, "check")
+    assert result.exit_code == 1
+    assert "FAILED:" in result.output
+    assert f"  {code} " in result.output
+    body = client.get("/banker/ledger/check", headers=banker["headers"]).get_json()
+    assert body["ok"] is False
+    assert code in {problem["code"] for problem in body["problems"]}
+
+
+def test_recover_command_settles_and_is_idempotent(app, client, customer):
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
+    number = customer["account"]["account_number"]
+    fund(app, number, 1000)
+    # Without a key the writes are: journal, commit, post, release. Leave one
+    # entry journalled only, one committed only, one posted but not released.
+    for crash_after in (1, 2, 3):
+        faulty = faults.install(app, crash_after=crash_after)
+        with pytest.raises(faults.Crash):
+            client.post("/deposit", headers=customer["headers"], json={"amount": 1})
+        faults.uninstall(app, faulty)
+    result = run(app, "recover")
+    assert result.exit_code == 0
+    assert "1 finished, 1 undone, 1 released" in result.output
+    assert run(app, "check").exit_code == 0
+    again = run(app, "recover")
+    assert "0 finished, 0 undone, 0 released, 0 idempotency keys" in again.output
