@@ -1,5 +1,7 @@
 """Configuration rules, the bootstrap banker, the CLI and run.py."""
 
+from datetime import UTC, datetime, timedelta
+
 import mongomock
 import pytest
 
@@ -253,3 +255,49 @@ def test_bootstrap_race_with_another_worker_is_harmless(monkeypatch):
     monkeypatch.setattr(UserModel, "find_by_username", lambda self, name: None)
     app = create_app(config, mongo_client=client)
     assert app.extensions["mongo_db"]["users"].count_documents({}) == 1
+
+
+def test_memory_backend_emulates_a_ttl_index(db, monkeypatch):
+    """Expired documents go at the next call after the purge interval, as on a
+    real server; mongomock's own TTL (a scan on every access) is not used."""
+    from app import db as db_module
+
+    keys = db["idempotency_keys"]
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
+    keys.insert_many(
+        [{"_id": "old", "expires_at": past}, {"_id": "new", "expires_at": future}]
+    )
+    info = keys.index_information()
+    assert all("expireAfterSeconds" not in spec for spec in info.values())
+    assert keys.count_documents({}) == 2  # within the purge interval: kept
+    monkeypatch.setattr(db_module, "TTL_PURGE_SECONDS", 0.0)
+    keys._next_purge = 0.0
+    assert [d["_id"] for d in keys.find({})] == ["new"]
+
+
+def test_idempotency_keys_must_be_kept_a_day():
+    class ShortKeys(TestConfig):
+        IDEMPOTENCY_KEY_TTL = timedelta(hours=23)
+
+    with pytest.raises(ConfigError) as error:
+        create_app(ShortKeys, mongo_client=mongomock.MongoClient())
+    assert "IDEMPOTENCY_KEY_TTL" in str(error.value)
+
+
+def test_start_up_recovery_can_be_switched_off(app, client, customer):
+    from app.db import get_db
+    from tests import faults
+
+    faulty = faults.install(app, crash_after=2)  # committed, never posted
+    with pytest.raises(faults.Crash):
+        client.post("/deposit", headers=customer["headers"], json={"amount": 1})
+    faults.uninstall(app, faulty)
+
+    class NoRecovery(TestConfig):
+        LEDGER_PENDING_TIMEOUT = timedelta(0)
+        LEDGER_RECOVER_ON_START = False
+
+    restarted = create_app(NoRecovery, mongo_client=app.extensions["mongo_client"])
+    with restarted.app_context():
+        assert get_db()["transactions"].count_documents({"status": "pending"}) == 1

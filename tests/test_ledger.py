@@ -459,3 +459,71 @@ def test_twenty_parallel_requests_with_one_key_move_money_once(
     with app.app_context():
         moved = get_db()["transactions"].count_documents({"status": "posted"})
     assert moved == (3 if path == "/transfers" else 2)  # funding + the movement
+
+
+@pytest.mark.mongo
+def test_parallel_transfers_and_recovery_on_a_real_mongodb(fast_switching):
+    """Transfers, a crash and recovery with the production adapter (needs
+    TEST_MONGO_URI; a standalone server is enough: no transactions are used)."""
+    import os
+    import uuid
+
+    import pymongo
+
+    from app import create_app
+    from app.commands import run_recovery
+    from app.config import TestConfig
+
+    class RealMongo(TestConfig):
+        MONGO_URI = os.environ["TEST_MONGO_URI"]
+        MONGO_DB_NAME = f"bank_test_{uuid.uuid4().hex[:8]}"
+        LEDGER_PENDING_TIMEOUT = timedelta(0)
+
+    client = pymongo.MongoClient(RealMongo.MONGO_URI, tz_aware=True)
+    app = create_app(RealMongo, mongo_client=client)
+    try:
+        people = []
+        with app.test_client() as http:
+            for name in ("realone", "realtwo"):
+                http.post(
+                    "/auth/register", json={"username": name, "password": PASSWORD}
+                )
+                token = http.post(
+                    "/auth/login", json={"username": name, "password": PASSWORD}
+                ).get_json()["access_token"]
+                with app.app_context():
+                    number = get_db()["accounts"].find_one({"username": name})[
+                        "account_number"
+                    ]
+                fund(app, number, 10000)
+                people.append((number, {"Authorization": f"Bearer {token}"}))
+
+        def send(index):
+            (_source, headers), (target, _) = people[index % 2], people[1 - index % 2]
+            with app.test_client() as http:
+                return http.post(
+                    "/transfers",
+                    headers=headers,
+                    json={"to_account_number": target, "amount": "3.00"},
+                ).status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(send, range(64)))
+        assert statuses.count(201) == 64
+
+        faulty = faults.install(app, crash_after=4)  # debited, not credited
+        with pytest.raises(faults.Crash), app.test_client() as http:
+            http.post(
+                "/transfers",
+                headers={**people[0][1], "Idempotency-Key": "real-crash"},
+                json={"to_account_number": people[1][0], "amount": "1.00"},
+            )
+        faults.uninstall(app, faulty)
+        with app.app_context():
+            run_recovery()
+            report = check_report()
+        assert report["ok"], report["problems"]
+        assert balance_cents(app, people[0][0]) == 9900
+        assert balance_cents(app, people[1][0]) == 10100
+    finally:
+        client.drop_database(RealMongo.MONGO_DB_NAME)
