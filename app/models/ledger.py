@@ -14,6 +14,17 @@ list of applied-but-unposted entries; from the second, the idea that a transfer
 first *reserves* what it needs (here: a hold on the receiving account) and is
 then either posted or voided, so no step after the commit point can be refused.
 
+Why this shape rather than either reference as written: the 2PC pattern
+applies both legs and then needs a rollback path that reverses an applied leg
+when the other fails, so a crash during rollback must itself be recovered, and
+the history shows money that moved and came back. TigerBeetle reserves on the
+source (``debits_pending``) and posts or voids later, which here would cost
+another balance field and another write per transfer. Holding on the *target*
+and making the source debit the single commit point means nothing is ever
+reversed: before the debit, voiding only drops a hold; after it, every step
+is a roll-forward that cannot be refused. Deposits and withdrawals are the
+one-account case of the same commit point.
+
 The journal (``transactions``) is append-only: entries are inserted ``pending``
 and move once, to ``posted``, ``rejected`` (refused at the commit point) or
 ``aborted`` (abandoned by a crash and undone by recovery). A posted entry is
