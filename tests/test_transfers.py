@@ -424,3 +424,25 @@ def test_ledger_check_needs_a_banker(client, customer):
     assert_problem(client.get("/banker/ledger/check"), 401, "token_missing")
     response = client.get("/banker/ledger/check", headers=customer["headers"])
     assert_problem(response, 403, "forbidden")
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [("not json", 400), ('[{"amount": "5.00"}]', 422), ('{"amount": [1, 2]}', 422)],
+)
+def test_bad_bodies_are_answered_once_and_replayed(app, client, customer, raw, status):
+    def send():
+        return client.post(
+            "/deposit",
+            headers=keyed(customer),
+            data=raw,
+            content_type="application/json",
+        )
+
+    first = send()
+    assert first.status_code == status
+    again = send()
+    assert again.data == first.data and again.headers["Idempotency-Replayed"] == "true"
+    other = client.post("/deposit", headers=keyed(customer), json={"amount": "5.00"})
+    assert_problem(other, 422, "idempotency_key_reused")
+    assert balance_cents(app, customer["account"]["account_number"]) == 0
