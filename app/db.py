@@ -1,5 +1,6 @@
 """Database backend selection (real MongoDB or in-memory mongomock) and get_db()."""
 
+import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ import pymongo
 from bson import ObjectId
 from flask import Flask, current_app
 from mongomock.filtering import filter_applies
+from mongomock.helpers import make_datetime_timezone_aware_in_document
 from pymongo.database import Database
 
 # mongomock is not thread-safe: its guarded find_one_and_update can overdraw when
@@ -77,12 +79,31 @@ class _LockedCollection:
                     self._purge_expired()
                 result = attr(*args, **kwargs)
                 if isinstance(result, mongomock.collection.Cursor):
-                    return list(result)
+                    return _read_cursor(result)
                 return result
 
         # Cached on the instance: later look-ups skip __getattr__ entirely.
         setattr(self, name, locked)
         return locked
+
+
+def _read_cursor(cursor: Any) -> list:
+    """Read a mongomock cursor in one pass, copying only the documents returned.
+
+    mongomock's cursor deep-copies every matching document before applying the
+    limit, and then re-slices its whole result list for each document it hands
+    out, so reading it costs O(matches^2). Here the (lazy) result generator is
+    cut at skip + limit first. The same documents come out, in the same order.
+    """
+    factory = getattr(cursor, "_factory", None)
+    if factory is None:  # a mongomock whose internals differ: the slow way
+        return list(cursor)
+    limit = cursor._limit
+    stop = None if not limit else cursor._skip + abs(limit)
+    documents = list(itertools.islice(factory(), cursor._skip, stop))
+    if cursor.collection.codec_options.tz_aware:
+        documents = [make_datetime_timezone_aware_in_document(d) for d in documents]
+    return documents
 
 
 def _add_id_fast_path(collection: Any) -> None:

@@ -301,3 +301,30 @@ def test_start_up_recovery_can_be_switched_off(app, client, customer):
     restarted = create_app(NoRecovery, mongo_client=app.extensions["mongo_client"])
     with restarted.app_context():
         assert get_db()["transactions"].count_documents({"status": "pending"}) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"limit": 3},
+        {"sort": [("n", -1)], "limit": 4},
+        {"sort": [("g", 1), ("n", -1)]},
+        {"sort": [("n", 1)], "skip": 2, "limit": 5},
+        {"projection": {"n": 1}, "skip": 7},
+        {"filter": {"g": 1}, "sort": [("n", -1)], "limit": 2},
+    ],
+)
+def test_cursor_reading_matches_mongomock_exactly(db, kwargs):
+    """The adapter's one-pass cursor read returns what mongomock's cursor does."""
+    db["scratch"].insert_many(
+        [
+            {"n": i, "g": i % 3, "at": datetime(2026, 1, 1, tzinfo=UTC)}
+            for i in range(12)
+        ]
+    )
+    raw = db["scratch"]._collection  # mongomock itself, without the adapter
+    expected = list(raw.find(**kwargs))
+    assert db["scratch"].find(**kwargs) == expected
+    for doc in db["scratch"].find(**kwargs):
+        assert "at" not in doc or doc["at"].tzinfo is not None
