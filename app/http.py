@@ -7,6 +7,8 @@ from flask import request
 
 from app.errors import InvalidJsonError
 
+_PARSED = "bank.json_body"
+
 
 def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
@@ -21,11 +23,16 @@ def json_body() -> object:
 
     :raises InvalidJsonError: the body is not a JSON document.
     """
+    # Parsed once per request (the idempotency fingerprint reads it too). Kept in
+    # the WSGI environ, which belongs to this request alone; ``g`` can outlive
+    # a request when an app context is already pushed.
+    if _PARSED in request.environ:
+        return request.environ[_PARSED]
     if request.mimetype != "application/json":
         raise InvalidJsonError()
     raw = request.get_data(cache=True)
     try:
-        return json.loads(
+        body = json.loads(
             raw,
             parse_float=Decimal,
             parse_int=Decimal,
@@ -34,6 +41,8 @@ def json_body() -> object:
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError and bad UTF-8 (UnicodeDecodeError).
         raise InvalidJsonError() from exc
+    request.environ[_PARSED] = body
+    return body
 
 
 def query_args() -> dict:
