@@ -36,12 +36,13 @@ log = logging.getLogger("app.idempotency")
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotency-Replayed"
+_MOVEMENT_ID = "bank.movement_id"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
 def movement_id() -> ObjectId | None:
     """Return the journal id the current request's movement must use, if keyed."""
-    return g.get("movement_id")
+    return request.environ.get(_MOVEMENT_ID)
 
 
 def _tagged(value: Any) -> Any:
@@ -154,7 +155,8 @@ def idempotent(view: Callable) -> Callable:
         claimed = _claim(ObjectId(g.user_id), key, _fingerprint())
         if isinstance(claimed, Response):
             return claimed
-        g.movement_id = claimed["movement_id"]
+        # In the request's environ, not g, which can outlive the request.
+        request.environ[_MOVEMENT_ID] = claimed["movement_id"]
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - rendered by the app's handlers

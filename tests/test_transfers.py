@@ -446,3 +446,14 @@ def test_bad_bodies_are_answered_once_and_replayed(app, client, customer, raw, s
     other = client.post("/deposit", headers=keyed(customer), json={"amount": "5.00"})
     assert_problem(other, 422, "idempotency_key_reused")
     assert balance_cents(app, customer["account"]["account_number"]) == 0
+
+
+def test_a_keyed_request_leaves_nothing_behind_for_the_next(app, client, customer, db):
+    """With an app context already pushed (the db fixture), g outlives a request:
+    the movement id of a keyed request must not leak into the next one."""
+    keyed_response = client.post(
+        "/deposit", headers=keyed(customer), json={"amount": 1}
+    )
+    plain = client.post("/deposit", headers=customer["headers"], json={"amount": 2})
+    assert keyed_response.status_code == plain.status_code == 201
+    assert balance_cents(app, customer["account"]["account_number"]) == 300
