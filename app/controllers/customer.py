@@ -68,6 +68,16 @@ def _refusal_error(refusal: ledger.LedgerRefusal, amount_cents: int) -> ApiError
     return AccountNotFoundError()
 
 
+def _in_ledger(movement, amount_cents: int, *args):
+    """Run a ledger movement, turning its refusals into API errors."""
+    try:
+        return movement(*args)
+    except ledger.LedgerRefusal as refusal:
+        raise _refusal_error(refusal, amount_cents) from None
+    except ledger.LedgerBusy:
+        raise LedgerBusyError() from None
+
+
 def get_balance(user: dict, args: dict) -> dict:
     """Return the balance of the caller's primary (or named) account.
 
@@ -145,14 +155,14 @@ def movement_body(entries: list[dict]) -> dict:
 def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -> dict:
     data = amount_schema.load(payload)
     account = _own_account(user, data["account_number"])
-    try:
-        entry = movement(
-            account, data["amount_cents"], data["description"], movement_id
-        )
-    except ledger.LedgerRefusal as refusal:
-        raise _refusal_error(refusal, data["amount_cents"]) from None
-    except ledger.LedgerBusy:
-        raise LedgerBusyError() from None
+    entry = _in_ledger(
+        movement,
+        data["amount_cents"],
+        account,
+        data["amount_cents"],
+        data["description"],
+        movement_id,
+    )
     return movement_body([entry])
 
 
@@ -201,14 +211,15 @@ def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -
     target = AccountModel().find_by_number(data["to_account_number"])
     if target is None:
         raise AccountNotFoundError()
-    try:
-        done = ledger.transfer(
-            source, target, data["amount_cents"], data["description"], movement_id
-        )
-    except ledger.LedgerRefusal as refusal:
-        raise _refusal_error(refusal, data["amount_cents"]) from None
-    except ledger.LedgerBusy:
-        raise LedgerBusyError() from None
+    done = _in_ledger(
+        ledger.transfer,
+        data["amount_cents"],
+        source,
+        target,
+        data["amount_cents"],
+        data["description"],
+        movement_id,
+    )
     return movement_body([done.out_entry, done.in_entry])
 
 
