@@ -211,30 +211,16 @@ class BankMachine(RuleBasedStateMachine):
                 )
 
     @rule(
+        kind=st.sampled_from(["deposit", "withdraw"]),
         account=ACCOUNTS,
         amount=AMOUNTS,
         omit_number=st.booleans(),
         style=STYLES,
         key_mode=KEYS,
     )
-    def deposit(self, account, amount, omit_number, style, key_mode):
+    def move(self, kind, account, amount, omit_number, style, key_mode):
         cents = self._cents(amount, account)
-        self._single(
-            "deposit", OWNER[account], account, cents, omit_number, style, key_mode
-        )
-
-    @rule(
-        account=ACCOUNTS,
-        amount=AMOUNTS,
-        omit_number=st.booleans(),
-        style=STYLES,
-        key_mode=KEYS,
-    )
-    def withdraw(self, account, amount, omit_number, style, key_mode):
-        cents = self._cents(amount, account)
-        self._single(
-            "withdraw", OWNER[account], account, cents, omit_number, style, key_mode
-        )
+        self._single(kind, OWNER[account], account, cents, omit_number, style, key_mode)
 
     @rule(
         kind=st.sampled_from(["deposit", "withdraw"]),

@@ -10,7 +10,7 @@ from app.controllers.ledger import check_report
 from app.db import get_db
 from tests import faults
 from tests.factories import balance_cents, fund
-from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER
+from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER, check
 
 FUNDED = 1000
 AMOUNT = 500
@@ -85,7 +85,7 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
     # Recovery settles the movement: finished from the commit point on, undone
     # before it; never half.
     recover(app)
-    report = check_report_of(app)
+    report = check(app)
     assert report["ok"], report["problems"]
     after_recovery = balances(app, mine, theirs)
     assert after_recovery == (moved if crash_after >= commit_at else before)
@@ -105,17 +105,12 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
     assert again.data == retry.data
     assert again.headers["Idempotency-Replayed"] == "true"
     assert balances(app, mine, theirs) == moved
-    assert check_report_of(app)["ok"]
+    assert check(app)["ok"]
     with app.app_context():
         posted = get_db()["transactions"].count_documents(
             {"status": "posted", "description": f"crash test {kind}"}
         )
     assert posted == (2 if kind == "transfer" else 1)
-
-
-def check_report_of(app) -> dict:
-    with app.app_context():
-        return check_report()
 
 
 @pytest.mark.parametrize("kind", list(MOVEMENTS))
@@ -138,7 +133,7 @@ def test_a_retry_after_the_timeout_settles_without_a_recovery_run(
         before[0] + my_delta,
         before[1] + their_delta,
     )
-    assert check_report_of(app)["ok"]
+    assert check(app)["ok"]
 
 
 def test_a_retry_inside_the_timeout_is_told_to_wait(app, client, customer, setting):
@@ -153,7 +148,7 @@ def test_a_retry_inside_the_timeout_is_told_to_wait(app, client, customer, setti
     assert retry.get_json()["code"] == "idempotency_in_progress"
     assert retry.headers["Retry-After"] == "1"
     # Not settled yet, and the reconciliation does not call it stale yet either.
-    assert check_report_of(app)["ok"]
+    assert check(app)["ok"]
     assert balance_cents(app, mine) == FUNDED + AMOUNT
 
 
@@ -183,7 +178,7 @@ def test_a_failed_write_is_settled_at_once_so_the_retry_need_not_wait(
     assert first.get_json()["code"] == "internal_error"
     # The failed request settled its own movement before answering.
     assert balances(app, mine, theirs) == (after if moved else before)
-    assert check_report_of(app)["ok"]
+    assert check(app)["ok"]
 
     retry = send(client, kind, customer, theirs)
     assert retry.status_code == 201

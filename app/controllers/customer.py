@@ -1,7 +1,5 @@
 """A customer's accounts, balances, deposits, withdrawals, transfers, history."""
 
-import re
-
 from bson import ObjectId
 from flask import current_app
 from marshmallow import ValidationError
@@ -25,7 +23,7 @@ from app.schemas.account import (
     balance_schema,
     open_account_schema,
 )
-from app.schemas.common import format_cents, page
+from app.schemas.common import ACCOUNT_NUMBER, format_cents, page
 from app.schemas.transaction import (
     amount_schema,
     transaction_list_args_schema,
@@ -33,8 +31,6 @@ from app.schemas.transaction import (
     transfer_result_schema,
     transfer_schema,
 )
-
-ACCOUNT_NUMBER_TEXT = re.compile(r"[0-9]{10}")
 
 
 def _own_account(user: dict, account_number: str | None) -> dict:
@@ -126,8 +122,10 @@ def get_account(user: dict, account_number: str) -> dict:
 
     :raises AccountNotFoundError: no such account, or not the caller's.
     """
-    if ACCOUNT_NUMBER_TEXT.fullmatch(account_number) is None:
-        raise AccountNotFoundError()
+    try:
+        ACCOUNT_NUMBER(account_number)
+    except ValidationError:
+        raise AccountNotFoundError() from None  # cannot exist: same answer
     return account_schema.dump(_own_account(user, account_number))
 
 

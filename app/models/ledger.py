@@ -137,6 +137,8 @@ class LedgerRefusal(Exception):
 class LedgerBusy(Exception):
     """The account changed under every attempt; the movement may be retried."""
 
+    reason = "busy"
+
 
 @dataclass(frozen=True)
 class Transfer:
@@ -215,17 +217,16 @@ def transfer(
     _journal().insert_many([out_entry, in_entry])
     try:
         _hold(target, in_entry)  # step 2
-    except LedgerRefusal:
-        _close(out_entry, "rejected", "target_refused")
-        _close(in_entry, "rejected", "target_refused")
+    except LedgerRefusal as refusal:
+        _close(out_entry, "rejected", f"target_{refusal.reason}")
+        _close(in_entry, "rejected", refusal.reason)
         raise
     try:
         out_record = _commit(source, out_entry)  # step 3: the commit point
     except (LedgerRefusal, LedgerBusy) as refusal:
-        reason = getattr(refusal, "reason", "busy")
         _drop_hold(target["_id"], in_id)
-        _close(out_entry, "rejected", reason)
-        _close(in_entry, "rejected", reason)
+        _close(out_entry, "rejected", refusal.reason)
+        _close(in_entry, "rejected", f"source_{refusal.reason}")
         raise
     in_record = _credit(target, in_entry)  # step 4
     _post(out_entry, out_record)  # step 5
@@ -290,7 +291,7 @@ def _move(
     try:
         record = _commit(account, entry)  # step 2: the commit point
     except (LedgerRefusal, LedgerBusy) as refusal:
-        _close(entry, "rejected", getattr(refusal, "reason", "busy"))
+        _close(entry, "rejected", refusal.reason)
         raise
     _post(entry, record)  # step 3
     _release(account["_id"], entry["_id"])  # step 4
@@ -391,11 +392,7 @@ def _credit(target: dict, entry: dict) -> dict:
                 continue
             posted = _journal().find_one({"_id": entry["_id"], "status": "posted"})
             if posted is not None:
-                return {
-                    "id": entry["_id"],
-                    "seq": posted["seq"],
-                    "balance_after": posted["balance_after_cents"],
-                }
+                return _posted_record(posted)
             raise RuntimeError(f"transfer leg {entry['_id']} lost its hold")
         record = {
             "id": entry["_id"],
@@ -453,6 +450,15 @@ def _close(entry: dict, status: str, reason: str) -> bool:
         entry.update(status=status, reason=reason)
         return True
     return False
+
+
+def _posted_record(entry: dict) -> dict:
+    """The commit record of an entry already posted (and maybe released)."""
+    return {
+        "id": entry["_id"],
+        "seq": entry["seq"],
+        "balance_after": entry["balance_after_cents"],
+    }
 
 
 def _record_on(account: dict, entry_id: ObjectId) -> dict | None:
@@ -518,11 +524,7 @@ def _settle_single(entry: dict) -> list[dict] | None:
 def _out_committed(out_entry: dict, source: dict | None) -> dict | None:
     """Return the out leg's record (from the account or the posted entry)."""
     if out_entry["status"] == "posted":
-        return {
-            "id": out_entry["_id"],
-            "seq": out_entry["seq"],
-            "balance_after": out_entry["balance_after_cents"],
-        }
+        return _posted_record(out_entry)
     return _record_on(source, out_entry["_id"]) if source else None
 
 
