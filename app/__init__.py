@@ -18,6 +18,7 @@ from app.models.idempotency import IdempotencyModel
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
 from app.observability import configure_logging, register_request_hooks
+from app.openapi import register_openapi
 from app.security import register_jwt_callbacks
 from app.views import auth, banker, customer, ops
 
@@ -77,11 +78,10 @@ def register_extensions(app: Flask, mongo_client: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the blueprints at the contract's paths, plus request hooks."""
+    """Mount the documented blueprints at the contract's paths, plus the docs."""
 
     register_request_hooks(app)
-    for module in (auth, customer, banker, ops):
-        app.register_blueprint(module.bp)
+    register_openapi(app, (module.bp for module in (auth, customer, banker, ops)))
 
 
 def prepare_database(app: Flask) -> None:

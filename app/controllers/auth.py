@@ -13,13 +13,12 @@ from app.errors import (
 )
 from app.models.account import AccountModel
 from app.models.user import UserModel
-from app.schemas.account import balance_schema
 from app.schemas.auth import (
     login_schema,
     me_schema,
     register_schema,
+    registration_schema,
     token_schema,
-    user_schema,
 )
 
 
@@ -54,7 +53,7 @@ def register(payload: object) -> dict:
     # Registration always makes a customer; the role is never read from input.
     user = create_user(data, role="customer")
     account = AccountModel().ensure_primary(user, current_app.config["CURRENCY"])
-    return {"user": user_schema.dump(user), "account": balance_schema.dump(account)}
+    return registration_schema.dump({"user": user, "account": account})
 
 
 def login(payload: object) -> dict:

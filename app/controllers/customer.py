@@ -26,9 +26,10 @@ from app.schemas.account import (
 from app.schemas.common import ACCOUNT_NUMBER, format_cents, page
 from app.schemas.transaction import (
     amount_schema,
+    movement_result_schema,
     transaction_list_args_schema,
     transaction_schema,
-    transfer_result_schema,
+    transfer_response_schema,
     transfer_schema,
 )
 
@@ -138,16 +139,8 @@ def movement_body(entries: list[dict]) -> dict:
     entry = entries[0]
     if entry["type"] in ("transfer_out", "transfer_in"):
         out_entry = next(e for e in entries if e["type"] == "transfer_out")
-        return {
-            "transfer": transfer_result_schema.dump(out_entry),
-            "balance": format_cents(out_entry["balance_after_cents"]),
-            "currency": out_entry["currency"],
-        }
-    return {
-        "transaction": transaction_schema.dump(entry),
-        "balance": format_cents(entry["balance_after_cents"]),
-        "currency": entry["currency"],
-    }
+        return transfer_response_schema.dump({**out_entry, "transfer": out_entry})
+    return movement_result_schema.dump({**entry, "transaction": entry})
 
 
 def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -> dict:

@@ -5,7 +5,7 @@ from flask import current_app
 
 from app.controllers.customer import movement_body
 from app.models import ledger, reconciliation, utc_now
-from app.schemas.common import format_cents
+from app.schemas.ops import ledger_report_schema
 
 
 def settle_movement(movement_id: ObjectId) -> dict | None:
@@ -29,6 +29,6 @@ def check_report() -> dict:
     """
     timeout = current_app.config["LEDGER_PENDING_TIMEOUT"]
     report = reconciliation.check(utc_now() - timeout)
-    report["total_balance"] = format_cents(report.pop("total_balance_cents"))
-    report["currency"] = current_app.config["CURRENCY"]
-    return report
+    return ledger_report_schema.dump(
+        {**report, "currency": current_app.config["CURRENCY"]}
+    )

@@ -4,6 +4,7 @@ from pymongo.errors import PyMongoError
 
 from app.db import get_db
 from app.errors import ServiceUnavailableError
+from app.schemas.ops import health_schema
 
 
 def health() -> dict:
@@ -15,4 +16,4 @@ def health() -> dict:
         get_db().command("ping")
     except PyMongoError as exc:
         raise ServiceUnavailableError() from exc
-    return {"status": "ok", "database": "ok"}
+    return health_schema.dump({"status": "ok", "database": "ok"})

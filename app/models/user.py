@@ -10,6 +10,8 @@ from app.db import get_db
 from app.models import to_object_id, utc_now
 from app.security import hash_password, verify_password
 
+ROLES = ("customer", "banker")
+
 
 class UserModel:
     """Users; usernames are stored folded to lower case and unique."""

@@ -1,6 +1,8 @@
 """Schemas for accounts and balances."""
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, fields, pre_dump, validate
 
 from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
 from app.schemas.common import (
@@ -9,6 +11,7 @@ from app.schemas.common import (
     ObjectIdString,
     PageArgsSchema,
     UtcDateTime,
+    page_schema,
 )
 
 
@@ -21,21 +24,18 @@ class BalanceArgsSchema(Schema):
 class BalanceSchema(Schema):
     """An account's number, balance and currency."""
 
-    account_number = fields.String()
-    balance = Cents(attribute="balance_cents")
-    currency = fields.String()
+    account_number = fields.String(required=True, metadata={"example": "4817302955"})
+    balance = Cents(required=True, attribute="balance_cents")
+    currency = fields.String(required=True, metadata={"example": "USD"})
 
 
-class AccountSchema(Schema):
+class AccountSchema(BalanceSchema):
     """One of the caller's accounts."""
 
-    account_number = fields.String()
-    kind = fields.String()
-    primary = fields.Boolean()
-    status = fields.String()
-    balance = Cents(attribute="balance_cents")
-    currency = fields.String()
-    created_at = UtcDateTime()
+    kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    primary = fields.Boolean(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STATUSES))
+    created_at = UtcDateTime(required=True)
 
 
 class OpenAccountSchema(Schema):
@@ -47,19 +47,25 @@ class OpenAccountSchema(Schema):
 class OwnerSchema(Schema):
     """The owner of an account or transaction, as bankers see it."""
 
-    id = ObjectIdString(attribute="user_id")
-    username = fields.String()
+    id = ObjectIdString(required=True, attribute="user_id")
+    username = fields.String(required=True)
 
 
-class BankerAccountSchema(Schema):
+class WithOwner(Schema):
+    """Adds ``owner`` (id and username) from the document's own fields."""
+
+    owner = fields.Nested(OwnerSchema, required=True)
+
+    @pre_dump
+    def add_owner(self, doc: dict, **kwargs: Any) -> dict:
+        return {**doc, "owner": doc}
+
+
+class BankerAccountSchema(BalanceSchema, WithOwner):
     """An account with its owner, as bankers see it."""
 
-    account_number = fields.String()
-    owner = fields.Function(lambda account: owner_schema.dump(account))
-    balance = Cents(attribute="balance_cents")
-    currency = fields.String()
-    status = fields.String()
-    created_at = UtcDateTime()
+    status = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STATUSES))
+    created_at = UtcDateTime(required=True)
 
 
 class BankerAccountArgsSchema(PageArgsSchema):
@@ -69,11 +75,13 @@ class BankerAccountArgsSchema(PageArgsSchema):
     status = fields.String(load_default=None, validate=validate.OneOf(ACCOUNT_STATUSES))
 
 
+AccountPageSchema = page_schema(AccountSchema)
+BankerAccountPageSchema = page_schema(BankerAccountSchema)
+
 account_schema = AccountSchema()
 open_account_schema = OpenAccountSchema()
 account_list_args_schema = PageArgsSchema()
 balance_args_schema = BalanceArgsSchema()
 balance_schema = BalanceSchema()
-owner_schema = OwnerSchema()
 banker_account_schema = BankerAccountSchema()
 banker_account_args_schema = BankerAccountArgsSchema()

@@ -14,6 +14,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from app.models.user import ROLES
+from app.schemas.account import BalanceSchema
 from app.schemas.common import ObjectIdString, UtcDateTime, no_control_chars
 
 USERNAME = re.compile(r"\A[a-z0-9_.-]{3,32}\Z")
@@ -99,28 +101,42 @@ class LoginSchema(Schema):
 class UserSchema(Schema):
     """The user resource as returned at registration."""
 
-    id = ObjectIdString(attribute="_id")
-    username = fields.String()
-    role = fields.String()
-    created_at = UtcDateTime()
+    id = ObjectIdString(required=True, attribute="_id")
+    username = fields.String(required=True, metadata={"example": "alice"})
+    role = fields.String(
+        required=True, validate=validate.OneOf(ROLES), metadata={"example": "customer"}
+    )
+    created_at = UtcDateTime(required=True)
 
 
 class MeSchema(UserSchema):
     """The caller's own profile."""
 
-    email = fields.String(allow_none=True)
-    full_name = fields.String(allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    full_name = fields.String(required=True, allow_none=True)
+
+
+class RegistrationSchema(Schema):
+    """A new customer and the account made for them."""
+
+    user = fields.Nested(UserSchema, required=True)
+    account = fields.Nested(BalanceSchema, required=True)
 
 
 class TokenSchema(Schema):
     """A login's tokens."""
 
-    access_token = fields.String()
-    refresh_token = fields.String()
-    token_type = fields.String()
-    expires_in = fields.Integer()
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = fields.Integer(
+        required=True,
+        strict=True,
+        metadata={"description": "Seconds the access token lives.", "example": 900},
+    )
 
 
+registration_schema = RegistrationSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()
 user_schema = UserSchema()

@@ -195,6 +195,24 @@ class DateRangeArgsSchema(PageArgsSchema):
             raise ValidationError("Must not be before 'from'.", "to")
 
 
+def page_schema(item: type[Schema]) -> type[Schema]:
+    """Make the schema of a list page of ``item``: items and the next cursor."""
+    name = item.__name__.removesuffix("Schema")
+    return type(
+        f"{name}PageSchema",
+        (Schema,),
+        {
+            "__doc__": f"A page of {name} items, newest first.",
+            "items": fields.List(fields.Nested(item), required=True),
+            "next_cursor": fields.String(
+                required=True,
+                allow_none=True,
+                metadata={"description": "Pass as `cursor` for the next page."},
+            ),
+        },
+    )
+
+
 def page(items: list[dict], docs: list[dict], has_more: bool) -> dict:
     """Shape a list response: items and the cursor of the next page."""
     return {

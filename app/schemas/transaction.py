@@ -5,7 +5,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.models.transaction import TRANSACTION_TYPES
-from app.schemas.account import owner_schema
+from app.schemas.account import WithOwner
 from app.schemas.common import (
     ACCOUNT_NUMBER,
     Cents,
@@ -14,6 +14,7 @@ from app.schemas.common import (
     ObjectIdString,
     UtcDateTime,
     no_control_chars,
+    page_schema,
 )
 
 
@@ -51,34 +52,50 @@ class TransferSchema(MovementSchema):
 class TransactionSchema(Schema):
     """One journal entry as clients see it."""
 
-    id = ObjectIdString(attribute="_id")
-    account_number = fields.String()
-    type = fields.String()
-    amount = Cents(attribute="amount_cents")
-    balance_after = Cents(attribute="balance_after_cents")
-    currency = fields.String()
-    description = fields.String(allow_none=True)
-    counterparty_account_number = fields.String(allow_none=True)
-    transfer_id = ObjectIdString(allow_none=True)
-    created_at = UtcDateTime()
+    id = ObjectIdString(required=True, attribute="_id")
+    account_number = fields.String(required=True, metadata={"example": "4817302955"})
+    type = fields.String(required=True, validate=validate.OneOf(TRANSACTION_TYPES))
+    amount = Cents(required=True, attribute="amount_cents")
+    balance_after = Cents(required=True, attribute="balance_after_cents")
+    currency = fields.String(required=True, metadata={"example": "USD"})
+    description = fields.String(required=True, allow_none=True)
+    counterparty_account_number = fields.String(required=True, allow_none=True)
+    transfer_id = ObjectIdString(required=True, allow_none=True)
+    created_at = UtcDateTime(required=True)
 
 
 class TransferResultSchema(Schema):
     """A transfer as its sender sees it, shaped from the out leg."""
 
-    id = ObjectIdString(attribute="transfer_id")
-    from_account_number = fields.String(attribute="account_number")
-    to_account_number = fields.String(attribute="counterparty_account_number")
-    amount = Cents(attribute="amount_cents")
-    currency = fields.String()
-    description = fields.String(allow_none=True)
-    created_at = UtcDateTime()
+    id = ObjectIdString(required=True, attribute="transfer_id")
+    from_account_number = fields.String(required=True, attribute="account_number")
+    to_account_number = fields.String(
+        required=True, attribute="counterparty_account_number"
+    )
+    amount = Cents(required=True, attribute="amount_cents")
+    currency = fields.String(required=True, metadata={"example": "USD"})
+    description = fields.String(required=True, allow_none=True)
+    created_at = UtcDateTime(required=True)
 
 
-class BankerTransactionSchema(TransactionSchema):
+class MovementResultSchema(Schema):
+    """A deposit or withdrawal: its transaction and the account's new balance."""
+
+    transaction = fields.Nested(TransactionSchema, required=True)
+    balance = Cents(required=True, attribute="balance_after_cents")
+    currency = fields.String(required=True, metadata={"example": "USD"})
+
+
+class TransferResponseSchema(Schema):
+    """A transfer and the source account's new balance."""
+
+    transfer = fields.Nested(TransferResultSchema, required=True)
+    balance = Cents(required=True, attribute="balance_after_cents")
+    currency = fields.String(required=True, metadata={"example": "USD"})
+
+
+class BankerTransactionSchema(TransactionSchema, WithOwner):
     """A journal entry with its owner, as bankers see it."""
-
-    owner = fields.Function(lambda entry: owner_schema.dump(entry))
 
 
 class TransactionListArgsSchema(DateRangeArgsSchema):
@@ -94,10 +111,15 @@ class BankerTransactionArgsSchema(TransactionListArgsSchema):
     username = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
 
 
+TransactionPageSchema = page_schema(TransactionSchema)
+BankerTransactionPageSchema = page_schema(BankerTransactionSchema)
+
 amount_schema = AmountSchema()
 transfer_schema = TransferSchema()
 transfer_result_schema = TransferResultSchema()
 transaction_schema = TransactionSchema()
+movement_result_schema = MovementResultSchema()
+transfer_response_schema = TransferResponseSchema()
 banker_transaction_schema = BankerTransactionSchema()
 transaction_list_args_schema = TransactionListArgsSchema()
 banker_transaction_args_schema = BankerTransactionArgsSchema()

@@ -1,17 +1,52 @@
 """Blueprint customer: accounts, balance, deposit, withdraw, transfers, history."""
 
-from flask import Blueprint
 from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
 
 from app.controllers import customer as controller
 from app.http import json_body, query_args
 from app.idempotency import idempotent, movement_id
+from app.openapi import operation
+from app.schemas.account import (
+    AccountPageSchema,
+    AccountSchema,
+    BalanceArgsSchema,
+    BalanceSchema,
+    OpenAccountSchema,
+)
+from app.schemas.common import PageArgsSchema
+from app.schemas.transaction import (
+    AmountSchema,
+    MovementResultSchema,
+    TransactionListArgsSchema,
+    TransactionPageSchema,
+    TransferResponseSchema,
+    TransferSchema,
+)
 from app.security import roles_required
 
-bp = Blueprint("customer", __name__)
+bp = Blueprint(
+    "customer",
+    __name__,
+    description="The caller's accounts, money movements and history (role customer).",
+)
+
+NOT_OWN = {404: "No such account of the caller's (`account_not_found`)."}
+# What a money movement can run into besides bad input.
+MOVEMENT_ERRORS = {
+    **NOT_OWN,
+    409: "An account is frozen or closed (`account_frozen`, `account_closed`), "
+    "the balance is too low (`insufficient_funds`), or a request with this "
+    "Idempotency-Key is still running (`idempotency_in_progress`).",
+    422: "Invalid input (`validation_error`), or the Idempotency-Key was used "
+    "with a different request (`idempotency_key_reused`).",
+    503: "The database does not answer (`database_unavailable`) or the account "
+    "is too busy (`ledger_busy`); nothing moved, a retry with the key is safe.",
+}
 
 
 @bp.get("/balance")
+@operation(bp, 200, BalanceSchema, query=BalanceArgsSchema, errors=NOT_OWN)
 @roles_required("customer")
 def get_balance():
     """Return the balance of the caller's account."""
@@ -19,6 +54,7 @@ def get_balance():
 
 
 @bp.get("/accounts")
+@operation(bp, 200, AccountPageSchema, query=PageArgsSchema)
 @roles_required("customer")
 def list_accounts():
     """List the caller's accounts, newest first."""
@@ -26,6 +62,16 @@ def list_accounts():
 
 
 @bp.post("/accounts")
+@operation(
+    bp,
+    201,
+    AccountSchema,
+    body=OpenAccountSchema,
+    errors={
+        409: "The caller holds the most accounts allowed (`account_limit_reached`)."
+    },  # fmt: skip
+    example={"kind": "savings"},
+)
 @roles_required("customer")
 def open_account():
     """Open another account for the caller."""
@@ -33,6 +79,7 @@ def open_account():
 
 
 @bp.get("/accounts/<account_number>")
+@operation(bp, 200, AccountSchema, errors=NOT_OWN)
 @roles_required("customer")
 def get_account(account_number: str):
     """Show one of the caller's accounts."""
@@ -40,6 +87,15 @@ def get_account(account_number: str):
 
 
 @bp.post("/deposit")
+@operation(
+    bp,
+    201,
+    MovementResultSchema,
+    body=AmountSchema,
+    idempotent=True,
+    errors=MOVEMENT_ERRORS,
+    example={"amount": "125.50", "description": "Salary"},
+)
 @roles_required("customer")
 @idempotent
 def deposit():
@@ -48,6 +104,15 @@ def deposit():
 
 
 @bp.post("/withdraw")
+@operation(
+    bp,
+    201,
+    MovementResultSchema,
+    body=AmountSchema,
+    idempotent=True,
+    errors=MOVEMENT_ERRORS,
+    example={"amount": "20.00", "description": "Cash"},
+)
 @roles_required("customer")
 @idempotent
 def withdraw():
@@ -56,6 +121,15 @@ def withdraw():
 
 
 @bp.post("/transfers")
+@operation(
+    bp,
+    201,
+    TransferResponseSchema,
+    body=TransferSchema,
+    idempotent=True,
+    errors=MOVEMENT_ERRORS,
+    example={"to_account_number": "4817302955", "amount": "10.00"},
+)
 @roles_required("customer")
 @idempotent
 def transfer():
@@ -64,6 +138,9 @@ def transfer():
 
 
 @bp.get("/transactions")
+@operation(
+    bp, 200, TransactionPageSchema, query=TransactionListArgsSchema, errors=NOT_OWN
+)
 @roles_required("customer")
 def list_transactions():
     """List the caller's transactions, newest first."""

@@ -1,0 +1,269 @@
+"""The OpenAPI document, Swagger UI and ReDoc, built from the marshmallow schemas.
+
+flask-smorest collects each view's documentation and apispec turns the same
+schemas that validate requests and shape responses into the document, so the
+two cannot drift. flask-smorest is used for documentation only: request bodies
+are still parsed by ``json_body()`` (exact decimals) and validated by the
+controllers, and errors stay the problem documents of ``app/errors.py``.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask
+from flask_smorest import Api
+from flask_smorest import Blueprint as DocumentedBlueprint
+from marshmallow import Schema
+from swagger_ui_bundle import swagger_ui_path
+
+from app.schemas.common import (
+    Cents,
+    Cursor,
+    DateBound,
+    Money,
+    ObjectIdString,
+    QueryInt,
+    UtcDateTime,
+)
+from app.schemas.problem import ProblemSchema
+
+API_VERSION = "1.0.0"
+BEARER = "bearerAuth"
+SWAGGER_ASSETS = "/docs/assets"
+REDOC_SCRIPT = Path(__file__).resolve().parent / "static" / "redoc"
+
+_MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+_CENTS_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+
+# What each of our own fields looks like on the wire. apispec only knows the
+# built-in marshmallow fields; these carry their own types and formats.
+FIELD_PROPERTIES: dict[type, dict[str, Any]] = {
+    Money: {
+        "oneOf": [
+            {"type": "string", "pattern": _MONEY_PATTERN},
+            {"type": "number", "exclusiveMinimum": True, "minimum": 0},
+        ],
+        "description": "Greater than 0, at most 2 decimal places and at most "
+        "MAX_TRANSACTION_AMOUNT; a JSON number or a decimal string.",
+        "example": "125.50",
+    },
+    Cents: {"type": "string", "pattern": _CENTS_PATTERN, "example": "125.50"},
+    UtcDateTime: {
+        "type": "string",
+        "format": "date-time",
+        "example": "2026-11-21T09:30:00.000Z",
+    },
+    ObjectIdString: {
+        "type": "string",
+        "pattern": "^[0-9a-f]{24}$",
+        "example": "6740a1f0c2b54e0a9c1d2e3f",
+    },
+    DateBound: {
+        "type": "string",
+        "description": "ISO 8601 date or datetime; a datetime without a zone is "
+        "UTC; a date-only `to` includes that whole day.",
+        "example": "2026-11-21",
+    },
+    Cursor: {
+        "type": "string",
+        "description": "The `next_cursor` of the previous page.",
+    },
+    QueryInt: {"type": "integer"},
+}
+
+# Statuses every operation of a kind can answer, beside its own.
+ALWAYS = (500, 503)
+AUTHENTICATED = (401, 403)
+WITH_BODY = (400, 413, 422)
+
+_DESCRIPTIONS = {
+    400: "The body is not JSON (`invalid_json`).",
+    401: "Token missing, malformed, expired, revoked or of a user that is gone "
+    "(`token_missing`, `token_invalid`, `token_expired`, `token_revoked`).",
+    403: "Valid token of the wrong role (`forbidden`) or of a disabled user "
+    "(`account_disabled`).",
+    413: "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
+    422: "The input is not valid (`validation_error`, with `errors` per field).",
+    500: "Unexpected failure (`internal_error`); the log has the request id.",
+    503: "The database does not answer (`database_unavailable`).",
+}
+
+
+class BankApi(Api):
+    """flask-smorest's Api, minus its error handlers and catch-all response.
+
+    Our handlers answer every error with a problem document (and keep ``Allow``
+    on 405); a ``default`` response would make every status look documented.
+    """
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self) -> None:
+        return None
+
+
+def _field_properties(_converter: Any, field: Any, **_kwargs: Any) -> dict:
+    for field_class, properties in FIELD_PROPERTIES.items():
+        if isinstance(field, field_class):
+            return dict(properties)
+    return {}
+
+
+def register_openapi(app: Flask, blueprints: Iterable[DocumentedBlueprint]) -> Api:
+    """Serve /openapi.json, /docs and /redoc and document ``blueprints``."""
+    app.config.update(
+        API_TITLE="Bank API",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=f"{SWAGGER_ASSETS}/",
+        OPENAPI_REDOC_PATH="/redoc",
+        OPENAPI_REDOC_URL="/redoc/assets/redoc.standalone.js",
+    )
+    api = BankApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "Customers keep accounts, move money exactly and "
+                "read their history; bankers see and administer every "
+                "account. Errors are RFC 9457 problem documents.",
+            },
+        },
+    )
+    api.ma_plugin.converter.add_attribute_function(_field_properties)
+    api.spec.components.security_scheme(
+        BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.components.parameter(
+        "IdempotencyKey",
+        "header",
+        {
+            "name": "Idempotency-Key",
+            "required": False,
+            "description": "Makes a retry safe: the same key and body replay the "
+            "first response and move nothing. Scoped to the user, kept 24 h.",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": "^[\\x20-\\x7e]+$",
+            },
+            "example": "3b1f0f5e-7a51-4d5e-9a8e-1f2d3c4b5a69",
+        },
+    )
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.register_blueprint(
+        Blueprint(
+            "docs_assets",
+            __name__,
+            static_folder=swagger_ui_path,
+            static_url_path=SWAGGER_ASSETS,
+        )
+    )
+    app.register_blueprint(
+        Blueprint(
+            "redoc_assets",
+            __name__,
+            static_folder=str(REDOC_SCRIPT),
+            static_url_path="/redoc/assets",
+        )
+    )
+    return api
+
+
+def _stand_in() -> None:
+    return None
+
+
+def operation(
+    bp: DocumentedBlueprint,
+    status: int,
+    response: type[Schema] | None,
+    *,
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    errors: Mapping[int, str] | Iterable[int] = (),
+    auth: bool = True,
+    idempotent: bool = False,
+    example: dict | None = None,
+) -> Callable:
+    """Document one view: its input, its answer and every error it can give.
+
+    ``errors`` names the statuses particular to this view, with a description of
+    when each happens; the statuses every such view can give are added here.
+    """
+    described = dict(errors) if isinstance(errors, Mapping) else {}
+    statuses = set(errors) | set(ALWAYS)
+    if body is not None or idempotent:
+        statuses |= set(WITH_BODY)
+    if query is not None:
+        statuses.add(422)
+    if auth:
+        statuses |= set(AUTHENTICATED)
+    manual: dict[str, Any] = {}
+    parameters: list[Any] = []
+    if query is not None:
+        parameters.append({"in": "query", "schema": query})
+    if idempotent:
+        parameters.append("IdempotencyKey")
+    if parameters:
+        manual["parameters"] = parameters
+    if body is not None:
+        content: dict[str, Any] = {"schema": body}
+        if example is not None:
+            content["example"] = example
+        manual["requestBody"] = {
+            "required": True,
+            "content": {"application/json": content},
+        }
+    if auth:
+        manual["security"] = [{BEARER: []}]
+    success_headers = (
+        {
+            "Idempotency-Replayed": {
+                "description": "`true` when this is the stored answer to an "
+                "earlier request with the same Idempotency-Key.",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
+        if idempotent
+        else None
+    )
+    decorators = [bp.doc(**manual)] if manual else []
+    decorators.append(
+        bp.alt_response(
+            status,
+            schema=response,
+            description=HTTPStatus(status).phrase,
+            headers=success_headers,
+            success=True,
+        )
+    )
+    for code in sorted(statuses):
+        decorators.append(
+            bp.alt_response(
+                code,
+                schema=ProblemSchema,
+                content_type="application/problem+json",
+                description=described.get(code)
+                or _DESCRIPTIONS.get(code, HTTPStatus(code).phrase),
+            )
+        )
+
+    def decorate(view: Callable) -> Callable:
+        # flask-smorest's decorators wrap the view once each; only the
+        # documentation they gather is wanted, so it is taken off a stand-in
+        # and the view itself stays unwrapped.
+        stand_in: Callable = _stand_in
+        for decorator in decorators:
+            stand_in = decorator(stand_in)
+        view._apidoc = stand_in._apidoc  # type: ignore[attr-defined]
+        return view
+
+    return decorate
