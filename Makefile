@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench newman clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+newman: $(STAMP)
+	bash scripts/newman.sh
+
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
 
 clean:
-	rm -rf $(VENV) .coverage .pytest_cache .ruff_cache
+	rm -rf $(VENV) .coverage .pytest_cache .ruff_cache node_modules

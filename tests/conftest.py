@@ -1,9 +1,11 @@
 """Fixtures: a fresh app and in-memory database per test, and ready-made users."""
 
 import os
+import threading
 
 import mongomock
 import pytest
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.config import TestConfig
@@ -72,3 +74,14 @@ def banker(app, client):
     """A banker created through the model layer, with auth headers."""
     user = make_user(app, "bernie", PASSWORD, role="banker")
     return {"user": user, "headers": auth_headers(app, user)}
+
+
+@pytest.fixture
+def server(app):
+    """Serve the app on a loopback port with one thread per request."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(10)

@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from bson import ObjectId
-from werkzeug.serving import make_server
 
 from app.controllers.ledger import check_report
 from app.db import MEMORY_LOCK, get_db
@@ -196,17 +195,6 @@ def test_in_memory_backend_serialises_every_operation(app, db):
 
 
 # -- concurrency through a real threaded HTTP server --------------------------
-
-
-@pytest.fixture
-def server(app):
-    """Serve the app on a loopback port with one thread per request."""
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
-    thread.join(10)
 
 
 @pytest.fixture

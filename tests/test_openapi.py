@@ -9,11 +9,10 @@ from app.openapi import AUTHENTICATED, WITH_BODY
 # Routes that serve the documentation itself rather than the API.
 DOC_ENDPOINTS = {
     "static",
-    "api-docs.openapi_json",
-    "api-docs.openapi_swagger_ui",
-    "api-docs.openapi_redoc",
-    "docs_assets.static",
-    "redoc_assets.static",
+    "docs.openapi_json",
+    "docs.swagger_ui",
+    "docs.redoc",
+    "docs.static",
 }
 PUBLIC = {("post", "/auth/register"), ("post", "/auth/login"), ("get", "/health")}
 

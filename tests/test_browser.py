@@ -1,0 +1,165 @@
+"""Swagger UI and ReDoc in real headless Chromium, against a live server.
+
+Needs Debian's chromium and chromium-driver (``.ci/run`` installs them). The
+test is skipped when they are missing, except under CI, where that fails.
+"""
+
+import os
+import shutil
+import tempfile
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.factories import fund
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+# Without the networking flags Chromium keeps dialling Google's hosts, which
+# this closed network refuses.
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
+
+
+def _browser_missing() -> str | None:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if not os.path.exists(path):
+            return f"{path} is not installed (apt-get install chromium chromium-driver)"
+    return None
+
+
+@pytest.fixture
+def browser():
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test: {missing}")
+        pytest.skip(missing)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    # Every request the page makes, to prove it never leaves the server.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 30)
+
+
+def _hosts_requested(driver) -> set[str]:
+    """Hosts the page sent requests to; ones the browser blocked don't count."""
+    import json
+
+    hosts, blocked = {}, set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message["params"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            if url.startswith("http"):
+                hosts[params["requestId"]] = urlsplit(url).netloc
+        elif message["method"] == "Network.loadingFailed" and params.get(
+            "blockedReason"
+        ):
+            blocked.add(params["requestId"])
+    return {host for request, host in hosts.items() if request not in blocked}
+
+
+def test_swagger_ui_authorizes_and_executes_get_balance(
+    app, client, customer, server, browser
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    fund(app, customer["account"]["account_number"], 12_345)
+    token = customer["headers"]["Authorization"].removeprefix("Bearer ")
+    wait = _wait(browser)
+    browser.get(f"{server}/docs")
+    op = ".opblock.opblock-get:has(.opblock-summary-path[data-path='/balance'])"
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, op)))
+
+    browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .btn.authorize").click()
+    field = wait.until(
+        ec.visibility_of_element_located(
+            (By.CSS_SELECTOR, ".dialog-ux input#auth-bearer-value")
+        )
+    )
+    field.send_keys(token)  # Swagger UI adds "Bearer " itself
+    browser.find_element(
+        By.CSS_SELECTOR, ".dialog-ux .auth-btn-wrapper .btn.modal-btn.auth.authorize"
+    ).click()
+    wait.until(
+        ec.presence_of_element_located(
+            (By.CSS_SELECTOR, ".dialog-ux button[aria-label='Remove authorization']")
+        )
+    )
+    browser.find_element(By.CSS_SELECTOR, ".dialog-ux .btn-done").click()
+    wait.until(ec.invisibility_of_element_located((By.CSS_SELECTOR, ".dialog-ux")))
+
+    browser.find_element(By.CSS_SELECTOR, f"{op} .opblock-summary-control").click()
+    wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, f"{op} .try-out__btn"))
+    ).click()
+    wait.until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, f"{op} .btn.execute"))
+    ).click()
+    status = f"{op} .live-responses-table .response .response-col_status"
+    wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, status), "200"))
+    body = browser.find_element(
+        By.CSS_SELECTOR, f"{op} .live-responses-table .response-col_description pre"
+    ).text
+    assert '"balance": "123.45"' in body
+    assert customer["account"]["account_number"] in body
+    assert _hosts_requested(browser) == {urlsplit(server).netloc}
+
+
+def test_redoc_lists_the_operations(client, server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+
+    spec = client.get("/openapi.json").get_json()
+    expected = {
+        # ReDoc's menu id for an operation without an operationId.
+        f"tag/{operation['tags'][0]}/paths/{path.replace('/', '~1')}/{method}": (
+            method + operation["summary"]
+        )
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    browser.get(f"{server}/redoc")
+    items = "li[data-item-id*='/paths/']"
+    _wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR, items)))
+    listed = {
+        element.get_attribute("data-item-id"): element.get_attribute("textContent")
+        for element in browser.find_elements(By.CSS_SELECTOR, items)
+    }
+    assert listed == expected
+    first = browser.find_element(
+        By.CSS_SELECTOR, "[id='tag/auth/paths/~1auth~1register/post'] h2"
+    )
+    assert first.text == "Register a customer with a new primary account."
+    assert _hosts_requested(browser) == {urlsplit(server).netloc}
