@@ -14,13 +14,19 @@ from app.db import init_db, is_memory_uri
 from app.errors import register_error_handlers
 from app.extensions import jwt
 from app.models.account import AccountModel
+from app.models.audit import AuditModel
 from app.models.idempotency import IdempotencyModel
+from app.models.session import (
+    LoginAttemptModel,
+    LoginThrottleModel,
+    RevokedSessionModel,
+)
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
 from app.observability import configure_logging, register_request_hooks
 from app.openapi import register_openapi
-from app.security import register_jwt_callbacks
-from app.views import auth, banker, customer, ops
+from app.security import register_http_policies, register_jwt_callbacks
+from app.views import audit, auth, banker, customer, ops
 
 log = logging.getLogger("app")
 
@@ -35,6 +41,9 @@ def create_app(config_class: type = Config, mongo_client: Any = None) -> Flask:
     app.config.from_object(config_class)
     configure_logging(app)
     check_config(app)
+    # First, so the request id exists before any other hook (the rate limiter's
+    # included) can answer with a problem document.
+    register_request_hooks(app)
     register_extensions(app, mongo_client)
     register_blueprints(app)
     register_error_handlers(app)
@@ -75,13 +84,14 @@ def register_extensions(app: Flask, mongo_client: Any) -> None:
         log.warning("MONGO_URI is the in-memory database: nothing survives a restart")
     jwt.init_app(app)
     register_jwt_callbacks(app)
+    register_http_policies(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the documented blueprints at the contract's paths, plus the docs."""
 
-    register_request_hooks(app)
-    register_openapi(app, (module.bp for module in (auth, customer, banker, ops)))
+    modules = (auth, customer, banker, audit, ops)
+    register_openapi(app, (module.bp for module in modules))
 
 
 def prepare_database(app: Flask) -> None:
@@ -93,6 +103,10 @@ def prepare_database(app: Flask) -> None:
             AccountModel(),
             TransactionModel(),
             IdempotencyModel(),
+            RevokedSessionModel(),
+            LoginThrottleModel(),
+            LoginAttemptModel(),
+            AuditModel(),
         ):
             model.ensure_indexes()
         if app.config["LEDGER_RECOVER_ON_START"]:

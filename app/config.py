@@ -45,11 +45,21 @@ class Config:
     # A movement pending longer than this was abandoned by a crashed request:
     # recovery settles it, a retry of its Idempotency-Key settles it, and
     # `flask ledger check` reports it.
-    LEDGER_PENDING_TIMEOUT = timedelta(
-        seconds=_env_int("LEDGER_PENDING_TIMEOUT", 60)
-    )
+    LEDGER_PENDING_TIMEOUT = timedelta(seconds=_env_int("LEDGER_PENDING_TIMEOUT", 60))
     LEDGER_RECOVER_ON_START = _env("LEDGER_RECOVER_ON_START", "true") == "true"
     IDEMPOTENCY_KEY_TTL = timedelta(seconds=_env_int("IDEMPOTENCY_KEY_TTL", 86400))
+    # Brute force: this many failed logins for one username within the window
+    # lock that username out (429 too_many_attempts) until the window passes.
+    LOGIN_MAX_FAILURES = _env_int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_LOCKOUT_SECONDS = _env_int("LOGIN_LOCKOUT_SECONDS", 900)
+    # flask-limiter: one budget per client address for all /auth/* routes, one
+    # per user for the money routes. Stored in MongoDB when MONGO_URI is a real
+    # server (shared by every process), in memory otherwise.
+    RATELIMIT_ENABLED = _env("RATELIMIT_ENABLED", "true") == "true"
+    RATELIMIT_AUTH = _env("RATELIMIT_AUTH", "30 per minute")
+    RATELIMIT_MONEY = _env("RATELIMIT_MONEY", "300 per minute")
+    # Comma-separated origins allowed to call the API from a browser; none by default.
+    CORS_ORIGINS = _env("CORS_ORIGINS", "")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     TESTING = False
 
@@ -66,3 +76,5 @@ class TestConfig(Config):
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"  # noqa: S105
     BOOTSTRAP_BANKER_USERNAME = None
     BOOTSTRAP_BANKER_PASSWORD = None
+    # Off except in the tests of the limits themselves.
+    RATELIMIT_ENABLED = False

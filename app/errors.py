@@ -72,6 +72,12 @@ class AccountDisabledError(ApiError):
     detail = "This user is disabled."
 
 
+class InvalidCurrentPasswordError(ApiError):
+    status = 403
+    code = "invalid_current_password"
+    detail = "The current password is wrong."
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"
@@ -81,6 +87,11 @@ class NotFoundError(ApiError):
 class AccountNotFoundError(NotFoundError):
     code = "account_not_found"
     detail = "Account not found."
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+    detail = "No such user."
 
 
 class ConflictError(ApiError):
@@ -114,6 +125,21 @@ class AccountLimitError(ConflictError):
     detail = "You hold the most accounts a customer may open."
 
 
+class AccountNotEmptyError(ConflictError):
+    code = "account_not_empty"
+    detail = "Only an account with a zero balance and nothing in flight can close."
+
+
+class NotACustomerError(ConflictError):
+    code = "not_a_customer"
+    detail = "Staff members hold no accounts."
+
+
+class CannotDisableSelfError(ConflictError):
+    code = "cannot_disable_self"
+    detail = "A banker cannot disable their own user."
+
+
 class IdempotencyInProgressError(ConflictError):
     code = "idempotency_in_progress"
     detail = "A request with this Idempotency-Key is still being processed."
@@ -123,6 +149,18 @@ class IdempotencyKeyReusedError(ApiError):
     status = 422
     code = "idempotency_key_reused"
     detail = "This Idempotency-Key was used with a different request."
+
+
+class TooManyAttemptsError(ApiError):
+    status = 429
+    code = "too_many_attempts"
+    detail = "Too many failed logins for this username; try again later."
+
+
+class RateLimitedError(ApiError):
+    status = 429
+    code = "rate_limited"
+    detail = "Too many requests; slow down."
 
 
 class LedgerBusyError(ApiError):

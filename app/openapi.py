@@ -97,6 +97,11 @@ FIELD_PROPERTIES: dict[type, dict[str, Any]] = {
     QueryInt: {"type": "integer"},
 }
 
+RATE_LIMITED = {
+    429: "Over the rate limit (`rate_limited`, with `Retry-After`): per client "
+    "address on /auth/*, per user on the money routes."
+}
+
 # Statuses every operation of a kind can answer, beside its own.
 ALWAYS = (500, 503)
 AUTHENTICATED = (401, 403)
@@ -209,6 +214,7 @@ def operation(
     auth: bool = True,
     idempotent: bool = False,
     example: dict | None = None,
+    refresh: bool = False,
 ) -> Callable:
     """Document one view: its input, its answer and every error it can give.
 
@@ -241,6 +247,8 @@ def operation(
         }
     if auth:
         manual["security"] = [{BEARER: []}]
+    if refresh:
+        manual["description"] = "Send the **refresh** token as the bearer token."
     success_headers = (
         {
             "Idempotency-Replayed": {
@@ -257,6 +265,7 @@ def operation(
         bp.alt_response(
             status,
             schema=response,
+            content_type=None if response else "",
             description=HTTPStatus(status).phrase,
             headers=success_headers,
             success=True,

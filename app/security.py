@@ -1,24 +1,32 @@
 """JWT callbacks, the roles_required decorator and the password hashing policy."""
 
+import math
+import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache, wraps
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, Response, g, request
+from flask_cors import CORS
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import (
     AccountDisabledError,
     ForbiddenError,
+    RateLimitedError,
     TokenInvalidError,
     TokenMissingError,
     api_error_response,
     problem,
 )
-from app.extensions import jwt
+from app.extensions import jwt, limiter
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
+# The user a request's token names, read once per request.
+_USER = "bank.token_user"
 
 
 def hash_password(password: str, method: str) -> str:
@@ -40,16 +48,17 @@ def _dummy_hash(method: str) -> str:
     return generate_password_hash("not-a-real-password", method=method)
 
 
-def roles_required(*roles: str) -> Callable:
-    """Require a valid access token of a live user holding one of ``roles``.
+def roles_required(*roles: str, kind: str = "access") -> Callable:
+    """Require a valid token of a live user holding one of ``roles``.
 
-    With no roles, any authenticated user passes.
+    With no roles, any authenticated user passes. ``kind`` is ``"access"``,
+    ``"refresh"`` or ``"any"``: which kind of token the route takes.
     """
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            verify_jwt_in_request()
+            verify_jwt_in_request(refresh=kind == "refresh", verify_type=kind != "any")
             user = current_user
             g.user_id = str(user["_id"])
             if not user.get("active", True):
@@ -63,14 +72,51 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+def session_claims(session_id: str, started: datetime, expires: datetime) -> dict:
+    """The claims every token of one login session carries."""
+    return {
+        "sid": session_id,
+        "sat": int(started.timestamp() * 1000),
+        "sexp": int(expires.timestamp()),
+    }
+
+
+def token_revoked(payload: dict, user: dict | None) -> bool:
+    """Tell whether a token's session was ended, by logout or by the user.
+
+    A password change or a disable sets ``tokens_valid_after``: sessions begun
+    before it are over, except the one a password change was made from.
+    """
+    from app.models.session import RevokedSessionModel
+
+    if user is None:
+        return False  # the user look-up answers 401 token_invalid
+    cutoff = user.get("tokens_valid_after")
+    started = payload.get("sat", 0)
+    # "<=": a token minted in the very millisecond of the cut-off is over too.
+    if cutoff is not None and started <= int(cutoff.timestamp() * 1000):
+        if payload.get("sid") is None or payload["sid"] != user.get("session_kept"):
+            return True
+    return RevokedSessionModel().is_revoked(payload.get("sid", ""))
+
+
 def register_jwt_callbacks(app: Flask) -> None:
     """Answer every flask-jwt-extended failure with a problem document."""
     # Imported here: app.models.user imports this module's password helpers.
     from app.models.user import UserModel
 
+    @jwt.token_in_blocklist_loader
+    def check_revoked(_header: dict, payload: dict) -> bool:
+        # Runs before the user look-up; the user read here serves both.
+        user = UserModel().find_by_id(payload["sub"])
+        request.environ[_USER] = user
+        return token_revoked(payload, user)
+
     @jwt.user_lookup_loader
     def load_user(_header: dict, payload: dict) -> dict | None:
         # The token proves who the user was; the database says who they are now.
+        if _USER in request.environ:
+            return request.environ[_USER]
         return UserModel().find_by_id(payload["sub"])
 
     @jwt.user_lookup_error_loader
@@ -109,3 +155,45 @@ def register_jwt_callbacks(app: Flask) -> None:
     @jwt.token_verification_failed_loader
     def claims_failed(_header: dict, _payload: dict):
         return api_error_response(TokenInvalidError(headers=_BEARER))
+
+
+def register_http_policies(app: Flask) -> None:
+    """Rate limits, CORS and the headers every response carries."""
+    config = app.config
+    if config["IN_MEMORY_DB"]:
+        config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    else:
+        # One store for every process: the limits library's MongoDB storage.
+        config.setdefault("RATELIMIT_STORAGE_URI", config["MONGO_URI"])
+        config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"database_name": config["MONGO_DB_NAME"]}
+        )
+    config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(_error: RateLimitExceeded):
+        current = limiter.current_limit
+        wait = math.ceil(current.reset_at - time.time()) if current else 60
+        return api_error_response(
+            RateLimitedError(headers={"Retry-After": str(max(1, wait))})
+        )
+
+    origins = [o.strip() for o in config["CORS_ORIGINS"].split(",") if o.strip()]
+    if origins:
+        CORS(
+            app,
+            origins=origins,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
+                           "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Idempotency-Replayed", "Retry-After"],
+            max_age=600,
+        )  # fmt: skip
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        # Tokens and account data must not sit in a shared or browser cache.
+        if "Authorization" in request.headers or request.path.startswith("/auth/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response

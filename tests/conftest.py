@@ -1,6 +1,7 @@
 """Fixtures: a fresh app and in-memory database per test, and ready-made users."""
 
 import os
+import sys
 import threading
 
 import mongomock
@@ -85,3 +86,12 @@ def server(app):
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     thread.join(10)
+
+
+@pytest.fixture
+def fast_switching():
+    """Switch threads every 10 microseconds so an unguarded race cannot hide."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(previous)

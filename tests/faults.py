@@ -61,7 +61,9 @@ class FaultyCollection:
 
     def __getattr__(self, attr: str) -> Any:
         target = getattr(self._collection, attr)
-        if attr not in WRITES:
+        # The audit log is not part of the money protocol whose write sequence
+        # the crash tests enumerate; its appends pass through uncounted.
+        if attr not in WRITES or self._name == "audit_log":
             return target
 
         def write(*args: Any, **kwargs: Any) -> Any:

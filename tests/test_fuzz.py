@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from app import create_app
 from app.config import TestConfig
 from tests.conftest import PASSWORD, register
-from tests.factories import auth_headers, fund, make_user
+from tests.factories import auth_headers, fund, login_headers, make_user
 
 CHECKS = [
     not_a_server_error,
@@ -50,11 +50,29 @@ def make_fuzz_app():
     register(client, "target")  # an account to transfer to
     fund(app, customer["account"]["account_number"], 10**9)
     banker = make_user(app, "fuzzbanker", PASSWORD, role="banker")
+    refresh = client.post(
+        "/auth/login", json={"username": "fuzzy", "password": PASSWORD}
+    ).get_json()["refresh_token"]
     app.config["FUZZ_HEADERS"] = {
         "customer": customer["headers"],
         "banker": auth_headers(app, banker),
+        "refresh": {"Authorization": f"Bearer {refresh}"},
     }
     return app
+
+
+def headers_for(case) -> dict:
+    """A token of the role the operation needs; logout gets a session of its own."""
+    if case.path == "/auth/logout":
+        # Logging out ends the session, so each case ends a fresh one.
+        return login_headers(FUZZ_APP.test_client(), "fuzzy", PASSWORD)
+    if case.path == "/auth/refresh":
+        role = "refresh"
+    elif case.path.startswith(("/banker/", "/audit/")):
+        role = "banker"
+    else:
+        role = "customer"
+    return dict(FUZZ_APP.config["FUZZ_HEADERS"][role])
 
 
 # Built at collection: schemathesis makes one test per operation from it.
@@ -71,6 +89,4 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", FUZZ_APP)
     suppress_health_check=list(HealthCheck),
 )
 def test_operation_answers_as_documented(case):
-    role = "banker" if case.path.startswith("/banker/") else "customer"
-    headers = dict(FUZZ_APP.config["FUZZ_HEADERS"][role])
-    case.call_and_validate(headers=headers, checks=CHECKS)
+    case.call_and_validate(headers=headers_for(case), checks=CHECKS)

@@ -2,7 +2,6 @@
 
 import json
 import random
-import sys
 import threading
 import urllib.error
 import urllib.request
@@ -195,15 +194,6 @@ def test_in_memory_backend_serialises_every_operation(app, db):
 
 
 # -- concurrency through a real threaded HTTP server --------------------------
-
-
-@pytest.fixture
-def fast_switching():
-    """Switch threads every 10 microseconds so an unguarded race cannot hide."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(previous)
 
 
 def http_post(url, headers, body):

@@ -1,25 +1,44 @@
-"""Registration, login and the caller's profile."""
+"""Registration, login sessions, passwords and the caller's profile."""
 
-from datetime import timedelta
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
+from marshmallow import ValidationError
 from pymongo.errors import DuplicateKeyError
 
+from app import audit
 from app.errors import (
     AccountDisabledError,
     InvalidCredentialsError,
+    InvalidCurrentPasswordError,
+    TooManyAttemptsError,
     UsernameTakenError,
 )
+from app.models import utc_now
 from app.models.account import AccountModel
+from app.models.session import (
+    LoginAttemptModel,
+    LoginThrottleModel,
+    RevokedSessionModel,
+)
 from app.models.user import UserModel
 from app.schemas.auth import (
+    access_token_schema,
+    change_password_schema,
+    check_new_password,
+    login_attempt_schema,
+    login_list_args_schema,
     login_schema,
     me_schema,
     register_schema,
     registration_schema,
     token_schema,
 )
+from app.schemas.common import page
+from app.security import session_claims
 
 
 def create_user(data: dict, role: str) -> dict:
@@ -56,30 +75,144 @@ def register(payload: object) -> dict:
     return registration_schema.dump({"user": user, "account": account})
 
 
-def login(payload: object) -> dict:
-    """Check credentials and issue an access and a refresh token.
+def _lockout_remaining(username: str, now: datetime) -> int:
+    """Seconds until ``username`` may try again; 0 when it is not locked."""
+    config = current_app.config
+    limit, window = config["LOGIN_MAX_FAILURES"], _lockout_window()
+    recent = [t for t in LoginThrottleModel().failures(username) if t > now - window]
+    if len(recent) < limit:
+        return 0
+    unlocks = recent[-limit] + window
+    return max(1, math.ceil((unlocks - now).total_seconds()))
+
+
+def _lockout_window() -> timedelta:
+    return timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+
+
+def _attempt(username: str, outcome: str, user: dict | None, client: dict) -> None:
+    LoginAttemptModel().record(
+        username,
+        outcome,
+        user_id=user["_id"] if user else None,
+        ip=client.get("ip"),
+        user_agent=client.get("user_agent"),
+    )
+
+
+def login(payload: object, client: dict) -> dict:
+    """Check credentials and open a session: an access and a refresh token.
+
+    Every attempt is recorded in the login history and the audit log. After
+    LOGIN_MAX_FAILURES failures for one username within LOGIN_LOCKOUT_SECONDS,
+    that username is locked out until the window passes, whatever the password.
 
     :raises ValidationError: the body is not a username and password.
+    :raises TooManyAttemptsError: the username is locked out (with Retry-After).
     :raises InvalidCredentialsError: unknown user or wrong password (one answer).
     :raises AccountDisabledError: the user is disabled.
     """
     data = login_schema.load(payload)
-    user = UserModel().authenticate(data["username"], data["password"])
+    username = data["username"]
+    now = utc_now()
+    wait = _lockout_remaining(username, now)
+    if wait:
+        _attempt(username, "locked", None, client)
+        audit.record("lockout", actor=username, details={"retry_after": wait})
+        raise TooManyAttemptsError(headers={"Retry-After": str(wait)})
+    user = UserModel().authenticate(username, data["password"])
     if user is None:
+        config = current_app.config
+        LoginThrottleModel().record_failure(
+            username, now, _lockout_window(), config["LOGIN_MAX_FAILURES"]
+        )
+        _attempt(username, "failure", None, client)
+        audit.record("login_failure", actor=username)
         raise InvalidCredentialsError()
     if not user.get("active", True):
+        _attempt(username, "disabled", user, client)
+        audit.record("login_failure", actor=username, details={"reason": "disabled"})
         raise AccountDisabledError()
+    LoginThrottleModel().reset(username)
+    _attempt(username, "success", user, client)
+    tokens = _open_session(user, now)
+    audit.record("login_success", actor=username, target=user["_id"])
+    return token_schema.dump(tokens)
+
+
+def _open_session(user: dict, now: datetime) -> dict:
+    """Issue the tokens of a new login session."""
+    config = current_app.config
+    expires = now + config["JWT_REFRESH_TOKEN_EXPIRES"]
+    claims = {
+        "role": user["role"],
+        **session_claims(uuid.uuid4().hex, now, expires),
+    }
     identity = str(user["_id"])
-    claims = {"role": user["role"]}
+    return {
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": config["JWT_ACCESS_TOKEN_EXPIRES"] // timedelta(seconds=1),
+    }
+
+
+def refresh(user: dict, claims: dict) -> dict:
+    """Issue a new access token for the refresh token's session."""
+    session = {key: claims[key] for key in ("sid", "sat", "sexp") if key in claims}
+    access = create_access_token(
+        str(user["_id"]), additional_claims={"role": user["role"], **session}
+    )
     lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return token_schema.dump(
+    return access_token_schema.dump(
         {
-            "access_token": create_access_token(identity, additional_claims=claims),
-            "refresh_token": create_refresh_token(identity, additional_claims=claims),
+            "access_token": access,
             "token_type": "Bearer",
             "expires_in": lifetime // timedelta(seconds=1),
         }
     )
+
+
+def logout(user: dict, claims: dict) -> None:
+    """End the token's login session: its access and refresh tokens alike."""
+    expires = datetime.fromtimestamp(claims.get("sexp", claims["exp"]), UTC)
+    RevokedSessionModel().revoke(
+        claims.get("sid") or claims["jti"], user["_id"], expires
+    )
+    audit.record("logout", actor=user["username"], target=user["_id"])
+
+
+def change_password(user: dict, claims: dict, payload: object) -> None:
+    """Replace the caller's password and end every other session.
+
+    :raises ValidationError: the body is wrong or the new password breaks the
+        register rules.
+    :raises InvalidCurrentPasswordError: the current password is wrong.
+    """
+    data = change_password_schema.load(payload)
+    problems = check_new_password(data["new_password"], user["username"])
+    if problems:
+        raise ValidationError({"new_password": problems["password"]})
+    users = UserModel()
+    if users.authenticate(user["username"], data["current_password"]) is None:
+        audit.record(
+            "password_change_failure", actor=user["username"], target=user["_id"]
+        )
+        raise InvalidCurrentPasswordError()
+    users.change_password(user["_id"], data["new_password"], claims.get("sid"))
+    audit.record("password_change", actor=user["username"], target=user["_id"])
+
+
+def list_logins(user: dict, args: dict) -> dict:
+    """Return one page of the caller's login attempts, newest first.
+
+    :raises ValidationError: a bad ``limit`` or ``cursor``.
+    """
+    query = login_list_args_schema.load(args)
+    docs, has_more = LoginAttemptModel().list_for_username(
+        user["username"], query["limit"], query["cursor"]
+    )
+    return page(login_attempt_schema.dump(docs, many=True), docs, has_more)
 
 
 def me(user: dict) -> dict:

@@ -1,11 +1,31 @@
-"""Bankers' views of every account and transaction, and creating bankers."""
+"""Bankers' views of every account and transaction, and their administration."""
 
+from app import audit
+from app.controllers import auth as auth_controller
 from app.controllers import transaction_page
 from app.controllers.auth import create_user
-from app.errors import UsernameTakenError
+from app.controllers.customer import open_extra_account
+from app.errors import (
+    AccountClosedError,
+    AccountNotEmptyError,
+    AccountNotFoundError,
+    CannotDisableSelfError,
+    LedgerBusyError,
+    NotACustomerError,
+    UsernameTakenError,
+    UserNotFoundError,
+)
 from app.models.account import AccountModel
 from app.models.user import UserModel
 from app.schemas.account import banker_account_args_schema, banker_account_schema
+from app.schemas.admin import (
+    banker_open_account_schema,
+    banker_user_schema,
+    create_staff_schema,
+    set_account_status_schema,
+    set_user_active_schema,
+    staff_response_schema,
+)
 from app.schemas.auth import RegisterSchema
 from app.schemas.common import page
 from app.schemas.transaction import (
@@ -15,6 +35,9 @@ from app.schemas.transaction import (
 
 # Staff credentials follow the same username and password rules as customers.
 staff_schema = RegisterSchema(only=("username", "password"))
+# Guarded status updates that miss because another change landed in between are
+# read again and retried; this many misses in a row means a very busy account.
+STATUS_ATTEMPTS = 8
 
 
 def list_accounts(args: dict) -> dict:
@@ -85,3 +108,131 @@ def ensure_bootstrap_banker(username: str, password: str) -> bool:
         # Another worker starting at the same moment created it first.
         return False
     return True
+
+
+# -- administration (banker only; every change leaves one audit entry) ---------
+
+
+def create_staff(actor: dict, payload: object) -> dict:
+    """Create a banker or an auditor.
+
+    :raises ValidationError: bad username, password or role.
+    :raises UsernameTakenError: the username exists already.
+    """
+    data = create_staff_schema.load(payload)
+    user = create_user(data, role=data["role"])
+    audit.record(
+        "staff_created",
+        actor=actor["username"],
+        target=user["_id"],
+        details={"username": user["username"], "role": user["role"]},
+    )
+    return staff_response_schema.dump({"user": user})
+
+
+def create_customer(actor: dict, payload: object) -> dict:
+    """Create a customer with a primary account, exactly as registration does.
+
+    :raises ValidationError: the body breaks the registration rules.
+    :raises UsernameTakenError: the username exists already.
+    """
+    body = auth_controller.register(payload)
+    audit.record(
+        "customer_created",
+        actor=actor["username"],
+        target=body["user"]["id"],
+        details={
+            "username": body["user"]["username"],
+            "account_number": body["account"]["account_number"],
+        },
+    )
+    return body
+
+
+def open_account(actor: dict, payload: object) -> dict:
+    """Open another account of the given kind for a customer.
+
+    :raises ValidationError: a missing username or an unknown kind.
+    :raises UserNotFoundError: no user has that username.
+    :raises NotACustomerError: the user is staff (staff hold no accounts).
+    :raises AccountLimitError: the customer holds MAX_ACCOUNTS_PER_CUSTOMER already.
+    """
+    data = banker_open_account_schema.load(payload)
+    user = UserModel().find_by_username(data["username"])
+    if user is None:
+        raise UserNotFoundError()
+    if user["role"] != "customer":
+        raise NotACustomerError()
+    account = open_extra_account(user, data["kind"])
+    audit.record(
+        "account_opened",
+        actor=actor["username"],
+        target=account["account_number"],
+        details={"username": user["username"], "kind": account["kind"]},
+    )
+    return banker_account_schema.dump(account)
+
+
+def set_account_status(actor: dict, account_number: str, payload: object) -> dict:
+    """Freeze, unfreeze or close an account; the same status again changes nothing.
+
+    :raises ValidationError: a missing or unknown status.
+    :raises AccountNotFoundError: no such account.
+    :raises AccountClosedError: the account is closed (it never reopens).
+    :raises AccountNotEmptyError: closing an account with money or a movement
+        in flight.
+    :raises LedgerBusyError: the account kept changing; retry.
+    """
+    wanted = set_account_status_schema.load(payload)["status"]
+    accounts = AccountModel()
+    for _attempt in range(STATUS_ATTEMPTS):
+        account = accounts.find_by_number(account_number)
+        if account is None:
+            raise AccountNotFoundError()
+        current = account["status"]
+        if current == "closed":
+            raise AccountClosedError("The account is closed; it never reopens.")
+        if current == wanted:
+            return banker_account_schema.dump(account)
+        if wanted == "closed" and not accounts.is_empty(account):
+            raise AccountNotEmptyError()
+        # Guarded by the status just read (and, for a close, by emptiness): a
+        # miss means something changed in between, so judge the new state.
+        updated = accounts.change_status(account_number, current, wanted)
+        if updated is not None:
+            audit.record(
+                "account_status_changed",
+                actor=actor["username"],
+                target=account_number,
+                details={"from": current, "to": wanted},
+            )
+            return banker_account_schema.dump(updated)
+    raise LedgerBusyError("The account kept changing; retry the request.")
+
+
+def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
+    """Enable or disable a user; disabling ends the user's live sessions.
+
+    :raises ValidationError: ``active`` is not a JSON boolean.
+    :raises UserNotFoundError: no such user (or a malformed id).
+    :raises CannotDisableSelfError: a banker disabling their own user.
+    """
+    active = set_user_active_schema.load(payload)["active"]
+    users = UserModel()
+    user = users.find_by_id(user_id)
+    if user is None:
+        raise UserNotFoundError()
+    if not active and user["_id"] == actor["_id"]:
+        raise CannotDisableSelfError()
+    if user.get("active", True) == active:
+        return banker_user_schema.dump(user)
+    updated = users.set_active(user["_id"], active)
+    if updated is None:  # deleted in between; users are never deleted by the API
+        raise UserNotFoundError()
+    audit.record(
+        "user_enabled" if active else "user_disabled",
+        actor=actor["username"],
+        target=user["_id"],
+        details={"username": user["username"]},
+    )
+    return banker_user_schema.dump(updated)

@@ -4,6 +4,7 @@ from bson import ObjectId
 from flask import current_app
 from marshmallow import ValidationError
 
+from app import audit
 from app.controllers import transaction_page
 from app.errors import (
     AccountClosedError,
@@ -105,6 +106,16 @@ def open_account(user: dict, payload: object) -> dict:
     :raises AccountLimitError: the caller holds MAX_ACCOUNTS_PER_CUSTOMER already.
     """
     data = open_account_schema.load(payload)
+    return account_schema.dump(open_extra_account(user, data["kind"]))
+
+
+def open_extra_account(user: dict, kind: str) -> dict:
+    """Open a non-primary account of ``kind`` for a customer; return the document.
+
+    Shared by POST /accounts and the bankers' POST /banker/accounts.
+
+    :raises AccountLimitError: the customer holds MAX_ACCOUNTS_PER_CUSTOMER already.
+    """
     accounts = AccountModel()
     currency = current_app.config["CURRENCY"]
     accounts.ensure_primary(user, currency)
@@ -115,7 +126,7 @@ def open_account(user: dict, payload: object) -> dict:
         >= current_app.config["MAX_ACCOUNTS_PER_CUSTOMER"]
     ):
         raise AccountLimitError()
-    return account_schema.dump(accounts.create(user, currency, kind=data["kind"]))
+    return accounts.create(user, currency, kind=kind)
 
 
 def get_account(user: dict, account_number: str) -> dict:
@@ -153,6 +164,15 @@ def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -
         data["amount_cents"],
         data["description"],
         movement_id,
+    )
+    audit.record(
+        "deposit" if entry["type"] == "deposit" else "withdrawal",
+        actor=user["username"],
+        target=account["account_number"],
+        details={
+            "transaction_id": str(entry["_id"]),
+            "amount_cents": entry["amount_cents"],
+        },
     )
     return movement_body([entry])
 
@@ -210,6 +230,16 @@ def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -
         data["amount_cents"],
         data["description"],
         movement_id,
+    )
+    audit.record(
+        "transfer",
+        actor=user["username"],
+        target=source["account_number"],
+        details={
+            "transfer_id": str(done.out_entry["transfer_id"]),
+            "to_account_number": target["account_number"],
+            "amount_cents": done.out_entry["amount_cents"],
+        },
     )
     return movement_body([done.out_entry, done.in_entry])
 

@@ -7,7 +7,7 @@ import secrets
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db import get_db
@@ -17,6 +17,9 @@ ACCOUNT_KINDS = ("checking", "savings")
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 # 10^9 numbers: a second collision in a row is already vanishingly rare.
 NUMBER_ATTEMPTS = 8
+# What "nothing left in the account" means to a close: no money and no movement
+# in flight (an applied-but-unposted entry, or an incoming transfer's hold).
+EMPTY = {"balance_cents": 0, "pending_entries": {"$size": 0}, "holds": {"$size": 0}}
 
 
 def luhn_digit(digits: str) -> str:
@@ -178,3 +181,35 @@ class AccountModel:
         if status:
             query["status"] = status
         return keyset_page(self.collection, query, limit, after)
+
+    @staticmethod
+    def is_empty(account: dict) -> bool:
+        """Tell whether a read of an account shows it could close (see EMPTY)."""
+        return (
+            account["balance_cents"] == 0
+            and not account["pending_entries"]
+            and not account["holds"]
+        )
+
+    def change_status(
+        self, account_number: str, from_status: str, to_status: str
+    ) -> dict | None:
+        """Move an account from ``from_status`` to ``to_status``; return it after.
+
+        One guarded update: None means the account was not in ``from_status``
+        any more (or, for a close, was not empty), so two concurrent changes
+        cannot both act on the same status. A close also requires EMPTY in the
+        same filter: a movement that commits first keeps the account open, and
+        one that comes after is refused by the ledger's ``status: active`` guard.
+        A closed account never changes again.
+        """
+        if from_status == "closed":
+            return None
+        query: dict = {"account_number": account_number, "status": from_status}
+        if to_status == "closed":
+            query.update(EMPTY)
+        return self.collection.find_one_and_update(
+            query,
+            {"$set": {"status": to_status, "status_changed_at": utc_now()}},
+            return_document=ReturnDocument.AFTER,
+        )

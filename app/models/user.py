@@ -10,7 +10,8 @@ from app.db import get_db
 from app.models import to_object_id, utc_now
 from app.security import hash_password, verify_password
 
-ROLES = ("customer", "banker")
+ROLES = ("customer", "banker", "auditor")
+STAFF_ROLES = ("banker", "auditor")
 
 
 class UserModel:
@@ -63,3 +64,42 @@ class UserModel:
         method = current_app.config["PASSWORD_HASH_METHOD"]
         stored = user["password_hash"] if user else None
         return user if verify_password(stored, password, method) else None
+
+    def change_password(
+        self, user_id: ObjectId, password: str, keep_session: str | None
+    ) -> None:
+        """Store a new password and end every session but ``keep_session``.
+
+        Tokens of sessions started before now are refused from here on (see
+        ``tokens_valid_after`` in app/security.py), except the caller's own.
+        """
+        self.collection.update_one(
+            {"_id": user_id},
+            {
+                "$set": {
+                    "password_hash": hash_password(
+                        password, current_app.config["PASSWORD_HASH_METHOD"]
+                    ),
+                    "tokens_valid_after": utc_now(),
+                    "session_kept": keep_session,
+                }
+            },
+        )
+
+    def set_active(self, user_id: str | ObjectId, active: bool) -> dict | None:
+        """Enable or disable a user; return the user after, or None if unknown.
+
+        Disabling also ends every live session: tokens issued before now are
+        refused (``tokens_valid_after``) and no session is kept, so a disabled
+        user's tokens stop working at once, not when they expire.
+        """
+        oid = to_object_id(user_id)
+        if oid is None:
+            return None
+        changes: dict[str, Any] = {"active": active}
+        if not active:
+            changes.update(tokens_valid_after=utc_now(), session_kept=None)
+        # return_document=True is ReturnDocument.AFTER: the user as updated.
+        return self.collection.find_one_and_update(
+            {"_id": oid}, {"$set": changes}, return_document=True
+        )

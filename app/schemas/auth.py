@@ -16,8 +16,15 @@ from marshmallow import (
 
 from app.models.user import ROLES
 from app.schemas.account import BalanceSchema
-from app.schemas.common import ObjectIdString, UtcDateTime, no_control_chars
+from app.schemas.common import (
+    ObjectIdString,
+    PageArgsSchema,
+    UtcDateTime,
+    no_control_chars,
+    page_schema,
+)
 
+LOGIN_OUTCOMES = ("success", "failure", "locked", "disabled")
 USERNAME = re.compile(r"\A[a-z0-9_.-]{3,32}\Z")
 _COMMON_PASSWORDS = (
     Path(__file__).resolve().parent.parent / "data" / "common_passwords.txt"
@@ -123,11 +130,21 @@ class RegistrationSchema(Schema):
     account = fields.Nested(BalanceSchema, required=True)
 
 
-class TokenSchema(Schema):
-    """A login's tokens."""
+class ChangePasswordSchema(Schema):
+    """The current password and a new one that follows the register rules."""
+
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=1024)
+    )
+    new_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
+
+
+class AccessTokenSchema(Schema):
+    """A fresh access token for the refresh token's session."""
 
     access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
     token_type = fields.String(required=True, metadata={"example": "Bearer"})
     expires_in = fields.Integer(
         required=True,
@@ -136,7 +153,30 @@ class TokenSchema(Schema):
     )
 
 
+class TokenSchema(AccessTokenSchema):
+    """A login's tokens: access and refresh."""
+
+    refresh_token = fields.String(required=True)
+
+
+class LoginAttemptSchema(Schema):
+    """One login attempt for the caller's username."""
+
+    at = UtcDateTime(required=True, attribute="created_at")
+    ip = fields.String(
+        required=True, allow_none=True, metadata={"example": "203.0.113.7"}
+    )
+    user_agent = fields.String(required=True, allow_none=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(LOGIN_OUTCOMES))
+
+
+LoginAttemptPageSchema = page_schema(LoginAttemptSchema)
+
 registration_schema = RegistrationSchema()
+change_password_schema = ChangePasswordSchema()
+access_token_schema = AccessTokenSchema()
+login_attempt_schema = LoginAttemptSchema()
+login_list_args_schema = PageArgsSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()
 user_schema = UserSchema()

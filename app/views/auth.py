@@ -1,23 +1,41 @@
-"""Blueprint auth: register, login, me."""
+"""Blueprint auth: register, login sessions, passwords, the caller's profile."""
 
-from flask_jwt_extended import current_user
+from flask import request
+from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import Blueprint
 
 from app.controllers import auth as controller
-from app.http import json_body
-from app.openapi import operation
+from app.extensions import auth_rate, limiter
+from app.http import json_body, query_args
+from app.openapi import RATE_LIMITED, operation
 from app.schemas.auth import (
+    AccessTokenSchema,
+    ChangePasswordSchema,
+    LoginAttemptPageSchema,
     LoginSchema,
     MeSchema,
     RegisterSchema,
     RegistrationSchema,
     TokenSchema,
 )
+from app.schemas.common import PageArgsSchema
 from app.security import roles_required
 
 bp = Blueprint(
-    "auth", __name__, url_prefix="/auth", description="Registration and login."
+    "auth",
+    __name__,
+    url_prefix="/auth",
+    description="Registration, login sessions and passwords.",
 )
+# One budget per client address, shared by every route of the blueprint.
+limiter.shared_limit(auth_rate, scope="auth")(bp)
+
+CREDENTIALS = {"username": "alice", "password": "correct horse battery"}
+
+
+def client() -> dict:
+    """Where a request comes from, for the login history."""
+    return {"ip": request.remote_addr, "user_agent": request.user_agent.string}
 
 
 @bp.post("/register")
@@ -27,8 +45,8 @@ bp = Blueprint(
     RegistrationSchema,
     body=RegisterSchema,
     auth=False,
-    errors={409: "The username is taken (`username_taken`)."},
-    example={"username": "alice", "password": "correct horse battery"},
+    errors={409: "The username is taken (`username_taken`).", **RATE_LIMITED},
+    example=CREDENTIALS,
 )
 def register():
     """Register a customer with a new primary account."""
@@ -45,17 +63,67 @@ def register():
     errors={
         401: "Unknown username or wrong password (`invalid_credentials`).",
         403: "The user is disabled (`account_disabled`).",
+        429: "Too many failed logins for this username (`too_many_attempts`) or "
+        "over the rate limit (`rate_limited`); both with `Retry-After`.",
     },
-    example={"username": "alice", "password": "correct horse battery"},
+    example=CREDENTIALS,
 )
 def login():
-    """Exchange a username and password for tokens."""
-    return controller.login(json_body()), 200
+    """Exchange a username and password for tokens (a new session)."""
+    return controller.login(json_body(), client()), 200
+
+
+@bp.post("/refresh")
+@operation(bp, 200, AccessTokenSchema, errors=RATE_LIMITED, refresh=True)
+@roles_required(kind="refresh")
+def refresh():
+    """Exchange the refresh token (as bearer) for a new access token."""
+    return controller.refresh(current_user, get_jwt()), 200
+
+
+@bp.post("/logout")
+@operation(bp, 204, None, errors=RATE_LIMITED)
+@roles_required(kind="any")
+def logout():
+    """End this login session: its access and refresh tokens stop working."""
+    controller.logout(current_user, get_jwt())
+    return "", 204
 
 
 @bp.get("/me")
-@operation(bp, 200, MeSchema)
+@operation(bp, 200, MeSchema, errors=RATE_LIMITED)
 @roles_required()
 def me():
     """Return the caller's profile."""
     return controller.me(current_user), 200
+
+
+@bp.post("/change-password")
+@operation(
+    bp,
+    204,
+    None,
+    body=ChangePasswordSchema,
+    errors={
+        403: "The current password is wrong (`invalid_current_password`), or "
+        "the token's user is disabled (`account_disabled`).",
+        **RATE_LIMITED,
+    },
+    example={
+        "current_password": "correct horse battery",
+        "new_password": "a whole new passphrase",
+    },
+)
+@roles_required()
+def change_password():
+    """Replace the caller's password and end every other session."""
+    controller.change_password(current_user, get_jwt(), json_body())
+    return "", 204
+
+
+@bp.get("/logins")
+@operation(bp, 200, LoginAttemptPageSchema, query=PageArgsSchema, errors=RATE_LIMITED)
+@roles_required()
+def list_logins():
+    """List the caller's recent login attempts, newest first."""
+    return controller.list_logins(current_user, query_args()), 200

@@ -4,9 +4,10 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import customer as controller
+from app.extensions import limiter, money_rate, user_or_address
 from app.http import json_body, query_args
 from app.idempotency import idempotent, movement_id
-from app.openapi import operation
+from app.openapi import RATE_LIMITED, operation
 from app.schemas.account import (
     AccountPageSchema,
     AccountSchema,
@@ -42,7 +43,10 @@ MOVEMENT_ERRORS = {
     "with a different request (`idempotency_key_reused`).",
     503: "The database does not answer (`database_unavailable`) or the account "
     "is too busy (`ledger_busy`); nothing moved, a retry with the key is safe.",
+    **RATE_LIMITED,
 }
+# One budget per user, shared by the routes that move money.
+money_limit = limiter.shared_limit(money_rate, scope="money", key_func=user_or_address)
 
 
 @bp.get("/balance")
@@ -96,6 +100,7 @@ def get_account(account_number: str):
     errors=MOVEMENT_ERRORS,
     example={"amount": "125.50", "description": "Salary"},
 )
+@money_limit
 @roles_required("customer")
 @idempotent
 def deposit():
@@ -113,6 +118,7 @@ def deposit():
     errors=MOVEMENT_ERRORS,
     example={"amount": "20.00", "description": "Cash"},
 )
+@money_limit
 @roles_required("customer")
 @idempotent
 def withdraw():
@@ -130,6 +136,7 @@ def withdraw():
     errors=MOVEMENT_ERRORS,
     example={"to_account_number": "4817302955", "amount": "10.00"},
 )
+@money_limit
 @roles_required("customer")
 @idempotent
 def transfer():

@@ -1,0 +1,131 @@
+"""Login sessions: revocations, failed-login throttling and the login history.
+
+Three collections, one class each:
+
+- ``revoked_sessions``: one document per logged-out session (``_id`` is the
+  session id every token of that login carries). A TTL index removes it when
+  the session's refresh token would have expired anyway, so the store stays
+  as small as the set of live revoked sessions; it is shared by every process
+  and survives restarts on a real MongoDB.
+- ``login_failures``: the recent failed logins of one username, kept as a
+  capped list pushed in one atomic update (no read-modify-write race), and
+  expired by TTL once the window has passed.
+- ``login_attempts``: every login attempt, for ``GET /auth/logins``.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from app.db import get_db
+from app.models import keyset_page, utc_now
+
+
+class RevokedSessionModel:
+    """Sessions ended by logout; their tokens are refused until they expire."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["revoked_sessions"]
+
+    def ensure_indexes(self) -> None:
+        """Drop each revocation once the session's tokens have expired."""
+        self.collection.create_index("expires_at", expireAfterSeconds=0)
+
+    def revoke(self, session_id: str, user_id: ObjectId, expires_at: datetime) -> None:
+        """Revoke every token of ``session_id`` (idempotent)."""
+        self.collection.update_one(
+            {"_id": session_id},
+            {
+                "$setOnInsert": {
+                    "user_id": user_id,
+                    "revoked_at": utc_now(),
+                    "expires_at": expires_at,
+                }
+            },
+            upsert=True,
+        )
+
+    def is_revoked(self, session_id: str) -> bool:
+        """Tell whether ``session_id`` was logged out."""
+        return self.collection.find_one({"_id": session_id}, {"_id": 1}) is not None
+
+
+class LoginThrottleModel:
+    """Failed logins per username (known or not), for the lockout rule."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["login_failures"]
+
+    def ensure_indexes(self) -> None:
+        """Forget a username's failures once its window has passed."""
+        self.collection.create_index("expires_at", expireAfterSeconds=0)
+
+    def record_failure(
+        self, username: str, now: datetime, window: timedelta, keep: int
+    ) -> list[datetime]:
+        """Add a failure and return the username's most recent ``keep`` failures."""
+        doc = self.collection.find_one_and_update(
+            {"_id": username},
+            {
+                "$push": {"failures": {"$each": [now], "$slice": -keep}},
+                "$set": {"expires_at": now + window},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc["failures"]
+
+    def failures(self, username: str) -> list[datetime]:
+        """Return the username's most recent failures, oldest first."""
+        doc = self.collection.find_one({"_id": username})
+        return doc["failures"] if doc else []
+
+    def reset(self, username: str) -> None:
+        """Forget the username's failures (after a successful login)."""
+        self.collection.delete_one({"_id": username})
+
+
+class LoginAttemptModel:
+    """Every login attempt: when, from where, and how it ended."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["login_attempts"]
+
+    def ensure_indexes(self) -> None:
+        """The history of one username, newest first."""
+        self.collection.create_index(
+            [("username", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
+
+    def record(
+        self,
+        username: str,
+        outcome: str,
+        *,
+        user_id: ObjectId | None,
+        ip: str | None,
+        user_agent: str | None,
+    ) -> dict:
+        """Store one attempt."""
+        doc = {
+            "_id": ObjectId(),
+            "username": username,
+            "user_id": user_id,
+            "outcome": outcome,
+            "ip": ip,
+            "user_agent": user_agent,
+            "created_at": utc_now(),
+        }
+        self.collection.insert_one(doc)
+        return doc
+
+    def list_for_username(
+        self, username: str, limit: int, after: tuple | None
+    ) -> tuple[list[dict], bool]:
+        """Return one page of the username's attempts, newest first."""
+        return keyset_page(self.collection, {"username": username}, limit, after)

@@ -1,0 +1,274 @@
+"""Every route against every kind of caller, generated from the URL map.
+
+A route is found in ``app.url_map``; the table below must say who may call it
+and how to call it, so a new route without an entry fails this test. Each
+route runs on a fresh app against seven callers: anonymous, the customer who
+owns the objects, another customer, a banker, an auditor, a user disabled
+after their token was issued, and a token revoked by logout.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import mongomock
+import pytest
+
+from app import create_app
+from app.config import TestConfig
+from app.models import utc_now
+from tests.conftest import PASSWORD, register
+from tests.factories import fund, make_user
+
+PRINCIPALS = (
+    "anonymous",
+    "revoked",
+    "disabled",
+    "other",
+    "auditor",
+    "banker",
+    "customer",  # last: some of its calls end its session or change its data
+)
+# Who may call a route: everyone, any logged-in user, customers, staff
+# (banker and auditor) reading, or bankers only.
+PUBLIC, ANY_USER, CUSTOMER, STAFF_READ, BANKER = (
+    "public",
+    "any_user",
+    "customer",
+    "staff_read",
+    "banker",
+)
+DOCS = {
+    "docs.static": "/docs/assets/swagger-ui.css",
+    "static": "/static/redoc/VERSION.md",
+}
+
+
+@dataclass
+class World:
+    """The callers and objects of one fresh app."""
+
+    app: Any
+    headers: dict[str, dict]
+    refresh: dict[str, dict]
+    account: str  # the customer's account number
+    customer_id: str
+
+
+def build_world() -> World:
+    app = create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    client = app.test_client()
+    customer = register(client, "carol")
+    dave = register(client, "dave")
+    for username in ("grace", "randy"):
+        register(client, username)
+    for username, role in (("bernie", "banker"), ("audrey", "auditor")):
+        make_user(app, username, PASSWORD, role=role)
+    fund(app, customer["account"]["account_number"], 50_000)
+    fund(app, dave["account"]["account_number"], 50_000)
+    headers, refresh = {}, {}
+    for principal, username in (
+        ("customer", "carol"),
+        ("other", "dave"),
+        ("banker", "bernie"),
+        ("auditor", "audrey"),
+        ("disabled", "grace"),
+        ("revoked", "randy"),
+    ):
+        body = client.post(
+            "/auth/login", json={"username": username, "password": PASSWORD}
+        ).get_json()
+        headers[principal] = {"Authorization": f"Bearer {body['access_token']}"}
+        refresh[principal] = {"Authorization": f"Bearer {body['refresh_token']}"}
+    assert client.post("/auth/logout", headers=headers["revoked"]).status_code == 204
+    with app.app_context():
+        from app.db import get_db
+
+        get_db()["users"].update_one(
+            {"username": "grace"},
+            {"$set": {"active": False, "tokens_valid_after": utc_now()}},
+        )
+    headers["anonymous"] = refresh["anonymous"] = {}
+    return World(
+        app, headers, refresh, customer["account"]["account_number"],
+        customer["user"]["id"],
+    )  # fmt: skip
+
+
+def amount(_world, _who):
+    return {"json": {"amount": "1.00"}}
+
+
+def new_user(_world, who):
+    return {"json": {"username": f"new-{who}", "password": PASSWORD}}
+
+
+def new_staff(_world, who):
+    return {
+        "json": {"username": f"staff-{who}", "password": PASSWORD, "role": "auditor"}
+    }
+
+
+def transfer(world, _who):
+    return {"json": {"amount": "1.00", "to_account_number": world.account}}
+
+
+def change_password(_world, _who):
+    return {
+        "json": {"current_password": PASSWORD, "new_password": "another-Passphrase-9"}
+    }
+
+
+# (method, rule) -> (who may call, success status, request kwargs, object-level)
+# object-level: another customer gets 404 for the owner's object.
+ROUTES = {
+    ("GET", "/health"): (PUBLIC, 200, None, False),
+    ("GET", "/openapi.json"): (PUBLIC, 200, None, False),
+    ("GET", "/docs"): (PUBLIC, 200, None, False),
+    ("GET", "/redoc"): (PUBLIC, 200, None, False),
+    ("GET", "/docs/assets/<path:filename>"): (PUBLIC, 200, None, False),
+    ("GET", "/static/<path:filename>"): (PUBLIC, 200, None, False),
+    ("POST", "/auth/register"): (PUBLIC, 201, new_user, False),
+    ("POST", "/auth/login"): (
+        PUBLIC,
+        200,
+        lambda w, who: {"json": {"username": "dave", "password": PASSWORD}},
+        False,
+    ),  # fmt: skip
+    ("POST", "/auth/refresh"): (ANY_USER, 200, "refresh", False),
+    ("POST", "/auth/logout"): (ANY_USER, 204, None, False),
+    ("GET", "/auth/me"): (ANY_USER, 200, None, False),
+    ("GET", "/auth/logins"): (ANY_USER, 200, None, False),
+    ("POST", "/auth/change-password"): (ANY_USER, 204, change_password, False),
+    ("GET", "/balance"): (CUSTOMER, 200, None, False),
+    ("GET", "/accounts"): (CUSTOMER, 200, None, False),
+    ("POST", "/accounts"): (
+        CUSTOMER,
+        201,
+        lambda w, who: {"json": {"kind": "savings"}},
+        False,
+    ),
+    ("GET", "/accounts/<account_number>"): (CUSTOMER, 200, None, True),
+    ("POST", "/deposit"): (CUSTOMER, 201, amount, False),
+    ("POST", "/withdraw"): (CUSTOMER, 201, amount, False),
+    ("POST", "/transfers"): (CUSTOMER, 201, transfer, False),
+    ("GET", "/transactions"): (CUSTOMER, 200, None, False),
+    ("GET", "/banker/accounts"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/transactions"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/ledger/check"): (STAFF_READ, 200, None, False),
+    ("GET", "/audit/events"): (STAFF_READ, 200, None, False),
+    ("GET", "/audit/verify"): (STAFF_READ, 200, None, False),
+    ("POST", "/banker/staff"): (BANKER, 201, new_staff, False),
+    ("POST", "/banker/customers"): (BANKER, 201, new_user, False),
+    ("POST", "/banker/accounts"): (
+        BANKER,
+        201,
+        lambda w, who: {"json": {"username": "carol", "kind": "savings"}},
+        False,
+    ),  # fmt: skip
+    ("PATCH", "/banker/accounts/<account_number>"): (
+        BANKER,
+        200,
+        lambda w, who: {"json": {"status": "active"}},
+        False,
+    ),  # fmt: skip
+    ("PATCH", "/banker/users/<user_id>"): (
+        BANKER,
+        200,
+        lambda w, who: {"json": {"active": True}},
+        False,
+    ),  # fmt: skip
+}
+# The transfer's target is the customer's own account; the customer itself
+# sends from a second account so the two sides differ.
+
+
+def expected(kind: str, success: int, object_level: bool, who: str) -> int:
+    if kind == PUBLIC:
+        return success
+    if who in ("anonymous", "revoked", "disabled"):
+        return 401
+    if kind == ANY_USER:
+        return success
+    if kind == CUSTOMER:
+        if who not in ("customer", "other"):
+            return 403
+        return 404 if object_level and who == "other" else success
+    if kind == STAFF_READ:
+        return success if who in ("banker", "auditor") else 403
+    return success if who == "banker" else 403
+
+
+def app_routes(app) -> list[tuple[str, str, str]]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.append((method, rule.rule, rule.endpoint))
+    return sorted(routes)
+
+
+ALL_ROUTES = app_routes(
+    create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+)
+
+
+def test_every_route_has_an_entry():
+    missing = [(m, r) for m, r, _ in ALL_ROUTES if (m, r) not in ROUTES]
+    assert missing == []
+    assert len(ROUTES) == len(ALL_ROUTES)
+
+
+def call(world: World, method: str, rule: str, endpoint: str, who: str):
+    kind, _success, make, _obj = ROUTES[(method, rule)]
+    path = DOCS.get(endpoint, rule)
+    path = path.replace("<account_number>", world.account)
+    path = path.replace("<user_id>", world.customer_id)
+    kwargs: dict = {}
+    headers = dict(world.headers[who])
+    if make == "refresh":
+        headers = dict(world.refresh[who])
+    elif make is not None:
+        kwargs = make(world, who)
+    if rule == "/transfers" and who == "customer":
+        client = world.app.test_client()
+        second = client.post("/accounts", json={"kind": "savings"}, headers=headers)
+        number = second.get_json()["account_number"]
+        fund(world.app, number, 1_000)
+        kwargs["json"] = {**kwargs["json"], "from_account_number": number}
+    return world.app.test_client().open(path, method=method, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("method", "rule", "endpoint"),
+    ALL_ROUTES,
+    ids=[f"{m} {r}" for m, r, _ in ALL_ROUTES],
+)
+def test_every_route_answers_every_principal_as_expected(method, rule, endpoint):
+    if (method, rule) not in ROUTES:
+        pytest.fail(f"no access-matrix entry for {method} {rule}")
+    world = build_world()
+    kind, success, _make, object_level = ROUTES[(method, rule)]
+    seen, wanted = {}, {}
+    for who in PRINCIPALS:
+        response = call(world, method, rule, endpoint, who)
+        seen[who] = response.status_code
+        wanted[who] = expected(kind, success, object_level, who)
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json", (who, response)
+    assert seen == wanted
+
+
+def test_the_matrix_can_tell_a_missing_role_check():
+    """With one admin route's role check loosened to "any user", its row fails."""
+    from app.security import roles_required
+
+    world = build_world()
+    endpoint = "banker.create_staff"
+    checked = world.app.view_functions[endpoint]
+    world.app.view_functions[endpoint] = roles_required()(checked.__wrapped__)
+    seen = {
+        who: call(world, "POST", "/banker/staff", endpoint, who).status_code
+        for who in PRINCIPALS
+    }
+    wanted = {who: expected(BANKER, 201, False, who) for who in PRINCIPALS}
+    assert seen != wanted
+    assert seen["auditor"] == 201 and wanted["auditor"] == 403

@@ -1,0 +1,146 @@
+"""Brute-force lockout per username, and rate limits (on only in these tests)."""
+
+from datetime import timedelta
+
+import mongomock
+import pytest
+
+from app import create_app
+from app.config import TestConfig
+from tests.conftest import PASSWORD, register
+
+
+def login(client, username: str, password: str = PASSWORD, **kwargs):
+    return client.post(
+        "/auth/login", json={"username": username, "password": password}, **kwargs
+    )
+
+
+def fail(client, username: str, times: int, **kwargs) -> None:
+    for _ in range(times):
+        assert login(client, username, "wrong-password", **kwargs).status_code == 401
+
+
+def test_five_failures_lock_the_username_even_for_the_right_password(client, customer):
+    fail(client, "carol", 5)
+    response = login(client, "carol")
+    assert response.status_code == 429
+    body = response.get_json()
+    assert body["code"] == "too_many_attempts"
+    assert 890 <= int(response.headers["Retry-After"]) <= 900
+    assert response.mimetype == "application/problem+json"
+
+
+def test_four_failures_do_not_lock_and_a_success_resets_the_count(client, customer):
+    fail(client, "carol", 4)
+    assert login(client, "carol").status_code == 200
+    fail(client, "carol", 4)
+    assert login(client, "carol").status_code == 200
+
+
+def test_unknown_usernames_lock_exactly_like_known_ones(client, customer):
+    fail(client, "nobody-here", 5)
+    known, unknown = login(client, "carol", "wrong"), login(client, "nobody-here")
+    assert known.status_code == 401
+    assert unknown.status_code == 429
+    fail(client, "carol", 4)
+    assert login(client, "carol").status_code == 429
+    a, b = login(client, "carol").get_json(), login(client, "nobody-here").get_json()
+    assert (a["code"], a["detail"]) == (b["code"], b["detail"])
+
+
+def test_lockout_counts_per_username_not_per_address(client, customer, other_customer):
+    fail(client, "carol", 5, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    # From another address, carol is still locked; dave is not.
+    response = login(client, "carol", environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert response.status_code == 429
+    assert (
+        login(client, "dave", environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+        == 200
+    )
+
+
+def test_the_lock_lifts_when_the_window_has_passed(client, customer, db):
+    fail(client, "carol", 5)
+    assert login(client, "carol").status_code == 429
+    # Age the recorded failures past LOGIN_LOCKOUT_SECONDS (900 s).
+    doc = db["login_failures"].find_one({"_id": "carol"})
+    aged = [moment - timedelta(seconds=901) for moment in doc["failures"]]
+    db["login_failures"].update_one({"_id": "carol"}, {"$set": {"failures": aged}})
+    assert login(client, "carol").status_code == 200
+
+
+def test_lockout_is_audited(client, customer, db):
+    fail(client, "carol", 5)
+    login(client, "carol")
+    actions = [e["action"] for e in db["audit_log"].find({"actor": "carol"})]
+    assert actions.count("login_failure") == 5
+    assert actions[-1] == "lockout"
+
+
+class LimitedConfig(TestConfig):
+    RATELIMIT_ENABLED = True
+    RATELIMIT_AUTH = "5 per minute"
+    RATELIMIT_MONEY = "3 per minute"
+    LOGIN_MAX_FAILURES = 100
+
+
+@pytest.fixture
+def limited_app():
+    return create_app(LimitedConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+
+
+def test_auth_routes_share_one_budget_per_address(limited_app):
+    client = limited_app.test_client()
+    here = {"environ_base": {"REMOTE_ADDR": "192.0.2.1"}}
+    there = {"environ_base": {"REMOTE_ADDR": "192.0.2.2"}}
+    client.post(
+        "/auth/register", json={"username": "erin", "password": PASSWORD}, **here
+    )
+    assert login(client, "erin", **here).status_code == 200
+    assert login(client, "erin", "wrong", **here).status_code == 401
+    assert login(client, "erin", **here).status_code == 200
+    assert client.get("/auth/me", **here).status_code == 401  # 5th: no token
+    response = login(client, "erin", **here)
+    assert response.status_code == 429
+    body = response.get_json()
+    assert body["code"] == "rate_limited"
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert response.mimetype == "application/problem+json"
+    assert 1 <= int(response.headers["Retry-After"]) <= 61
+    # Other routes of /auth/* share the budget; other addresses have their own.
+    assert client.get("/auth/me", **here).status_code == 429
+    assert login(client, "erin", **there).status_code == 200
+    # Routes outside /auth/* are not counted against it.
+    assert client.get("/health", **here).status_code == 200
+
+
+def test_money_routes_have_one_budget_per_user(limited_app):
+    client = limited_app.test_client()
+    carol = register(client, "carol")
+    dave = register(client, "dave")
+    for path in ("/deposit", "/deposit", "/withdraw"):
+        response = client.post(path, json={"amount": "1.00"}, headers=carol["headers"])
+        assert response.status_code == 201
+    response = client.post(
+        "/transfers",
+        json={"amount": "1.00", "to_account_number": dave["account"]["account_number"]},
+        headers=carol["headers"],
+    )
+    assert response.status_code == 429
+    assert response.get_json()["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) >= 1
+    # Nothing moved on the refused request; dave's own budget is untouched.
+    assert (
+        client.get("/balance", headers=carol["headers"]).get_json()["balance"] == "1.00"
+    )
+    response = client.post("/deposit", json={"amount": "1.00"}, headers=dave["headers"])
+    assert response.status_code == 201
+    # Reads are not money routes.
+    assert client.get("/balance", headers=carol["headers"]).status_code == 200
+
+
+def test_limits_are_off_when_disabled(client, customer):
+    for _ in range(40):
+        client.get("/auth/me", headers=customer["headers"])
+    assert client.get("/auth/me", headers=customer["headers"]).status_code == 200
