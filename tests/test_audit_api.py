@@ -142,3 +142,14 @@ def test_parallel_audited_requests_keep_one_chain(
     assert len(movements) == 48
     seqs = sorted(item["seq"] for item in movements)
     assert len(set(seqs)) == 48
+
+
+def test_a_banker_made_on_the_command_line_is_audited_as_the_system(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["create-banker", "Teller", "--password-stdin"], input=PASSWORD + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    entry = db["audit_log"].find_one({"action": "staff_created"})
+    assert entry["actor"] is None
+    assert entry["details"] == {"username": "teller", "role": "banker", "by": "system"}
+    assert PASSWORD not in json.dumps(entry, default=str)

@@ -144,3 +144,28 @@ def test_limits_are_off_when_disabled(client, customer):
     for _ in range(40):
         client.get("/auth/me", headers=customer["headers"])
     assert client.get("/auth/me", headers=customer["headers"]).status_code == 200
+
+
+def test_limits_are_kept_in_mongodb_when_the_database_is_real(monkeypatch):
+    from flask import Flask
+
+    from app.extensions import limiter
+    from app.security import register_http_policies
+
+    seen = {}
+    # The real storage would connect to the server; only its settings matter.
+    monkeypatch.setattr(limiter, "init_app", lambda app: seen.update(app.config))
+    probe = Flask("probe")
+    probe.config.update(
+        IN_MEMORY_DB=False,
+        MONGO_URI="mongodb://db.example:27017",
+        MONGO_DB_NAME="bank",
+        CORS_ORIGINS="",
+    )
+    register_http_policies(probe)
+    assert seen["RATELIMIT_STORAGE_URI"] == "mongodb://db.example:27017"
+    assert seen["RATELIMIT_STORAGE_OPTIONS"] == {"database_name": "bank"}
+    memory = Flask("memory")
+    memory.config.update(IN_MEMORY_DB=True, CORS_ORIGINS="")
+    register_http_policies(memory)
+    assert seen["RATELIMIT_STORAGE_URI"] == "memory://"

@@ -92,7 +92,15 @@ def create_banker(username: str, password: str) -> dict:
     :raises UsernameTakenError: the username exists already.
     """
     data = staff_schema.load({"username": username, "password": password})
-    return create_user(data, role="banker")
+    user = create_user(data, role="banker")
+    # No acting user: the system made it (command line or start-up).
+    audit.record(
+        "staff_created",
+        actor=None,
+        target=user["_id"],
+        details={"username": user["username"], "role": "banker", "by": "system"},
+    )
+    return user
 
 
 def ensure_bootstrap_banker(username: str, password: str) -> bool:
