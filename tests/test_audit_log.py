@@ -163,6 +163,7 @@ def test_same_instant_in_another_zone_hashes_the_same(audit):
         {"a.b": 1},
         {"big": 2**63},
         {"nested": [{"f": float("nan")}]},
+        {"in_list": [1, 2.5]},
         {"bad": "\ud800"},
         ["not", "a", "dict"],
     ],
@@ -255,6 +256,14 @@ def test_deletion_with_rechained_successors_is_caught_by_the_seq_gap(audit):
         "entries": 4,
         "first_bad_id": str(entries[3]["_id"]),
     }
+
+
+def test_a_renumbered_last_entry_with_a_recomputed_hash_is_reported(audit):
+    entries = append_n(audit, 3)
+    forged = dict(entries[2], seq=4)
+    forged["hash"] = entry_hash(forged)
+    audit.collection.replace_one({"_id": forged["_id"]}, forged)
+    assert audit.verify()["first_bad_id"] == str(entries[2]["_id"])
 
 
 def test_an_entry_under_a_foreign_id_is_reported(audit):
@@ -353,8 +362,11 @@ def test_append_does_not_scan_the_log(audit, monkeypatch):
 
 
 @pytest.mark.parametrize("separate_processes", [False, True])
-def test_concurrent_appends_never_fork_the_chain(app, audit, separate_processes):
+def test_concurrent_appends_never_fork_the_chain(
+    app, audit, separate_processes, monkeypatch
+):
     threads_count, per_thread = 16, 25
+    tried = count_inserts(audit, monkeypatch)
     errors = []
     start = threading.Barrier(threads_count)
 
@@ -386,6 +398,9 @@ def test_concurrent_appends_never_fork_the_chain(app, audit, separate_processes)
         sys.setswitchinterval(interval)
     assert errors == []
     total = threads_count * per_thread
+    if not separate_processes:
+        # Threads of one process queue on its lock: none ever loses a race.
+        assert len(tried) == total
     assert [doc["seq"] for doc in in_order(audit)] == list(range(1, total + 1))
     assert audit.verify() == {"valid": True, "entries": total, "first_bad_id": None}
     for number in range(threads_count):
