@@ -25,6 +25,16 @@ def to_object_id(value: str | ObjectId) -> ObjectId | None:
         return None
 
 
+def time_window(field: str, start: datetime | None, end: datetime | None) -> dict:
+    """Filter ``field`` to [start, end); either bound may be absent."""
+    window = {}
+    if start is not None:
+        window["$gte"] = start
+    if end is not None:
+        window["$lt"] = end
+    return {field: window} if window else {}
+
+
 def keyset_page(
     collection, query: dict, limit: int, after: tuple[datetime, ObjectId] | None
 ) -> tuple[list[dict], bool]:

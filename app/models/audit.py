@@ -79,7 +79,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from app.db import get_db
-from app.models import utc_now
+from app.models import time_window, utc_now
 
 GENESIS_HASH = "0" * 64
 # Losing a race costs one read and one insert; this many losses in a row means
@@ -364,13 +364,7 @@ class AuditModel:
             query["actor"] = actor
         if action is not None:
             query["action"] = action
-        window: dict = {}
-        if start is not None:
-            window["$gte"] = start
-        if end is not None:
-            window["$lt"] = end
-        if window:
-            query["at"] = window
+        query.update(time_window("at", start, end))
         docs = list(
             self.collection.find(query, sort=[("_id", DESCENDING)], limit=limit + 1)
         )

@@ -11,7 +11,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 
 from app.db import get_db
-from app.models import keyset_page
+from app.models import keyset_page, time_window
 
 TRANSACTION_TYPES = ("deposit", "withdrawal", "transfer_in", "transfer_out")
 
@@ -46,11 +46,5 @@ class TransactionModel:
             query["account_id"] = {"$in": account_ids}
         if type_:
             query["type"] = type_
-        window: dict = {}
-        if start is not None:
-            window["$gte"] = start
-        if end is not None:
-            window["$lt"] = end
-        if window:
-            query["created_at"] = window
+        query.update(time_window("created_at", start, end))
         return keyset_page(self.collection, query, limit, after)
