@@ -89,21 +89,30 @@ def token_revoked(payload: dict, user: dict | None) -> bool:
     """
     from app.models.session import RevokedSessionModel
 
-    if user is None:
-        return False  # the user look-up answers 401 token_invalid
+    sid = payload.get("sid")
+    if user is None or not isinstance(sid, str):
+        # Refused right after as token_invalid: by the user look-up, or by
+        # the check that every token belongs to a session.
+        return False
     cutoff = user.get("tokens_valid_after")
     started = payload.get("sat", 0)
     # "<=": a token minted in the very millisecond of the cut-off is over too.
     if cutoff is not None and started <= int(cutoff.timestamp() * 1000):
-        if payload.get("sid") is None or payload["sid"] != user.get("session_kept"):
+        if sid != user.get("session_kept"):
             return True
-    return RevokedSessionModel().is_revoked(payload.get("sid", ""))
+    return RevokedSessionModel().is_revoked(sid)
 
 
 def register_jwt_callbacks(app: Flask) -> None:
     """Answer every flask-jwt-extended failure with a problem document."""
     # Imported here: app.models.user imports this module's password helpers.
     from app.models.user import UserModel
+
+    @jwt.token_verification_loader
+    def belongs_to_a_session(_header: dict, payload: dict) -> bool:
+        # Every token is issued by a login session; one without a session id
+        # could never be revoked by logout, so it is refused outright.
+        return isinstance(payload.get("sid"), str) and bool(payload["sid"])
 
     @jwt.token_in_blocklist_loader
     def check_revoked(_header: dict, payload: dict) -> bool:

@@ -1,11 +1,15 @@
 """Plain helpers that write through the models (only the behaviour under test uses
 HTTP)."""
 
+import uuid
+from datetime import timedelta
+
 from flask_jwt_extended import create_access_token
 
-from app.models import ledger
+from app.models import ledger, utc_now
 from app.models.account import AccountModel
 from app.models.user import UserModel
+from app.security import session_claims
 
 
 def make_user(app, username: str, password: str, role: str = "customer") -> dict:
@@ -34,10 +38,15 @@ def balance_cents(app, account_number: str) -> int:
 
 
 def auth_headers(app, user: dict, **kwargs) -> dict:
-    """Mint an access token for a user, as login would."""
+    """Mint an access token of a new session for a user, as login would."""
+    now = utc_now()
+    claims = {
+        "role": user["role"],
+        **session_claims(uuid.uuid4().hex, now, now + timedelta(days=30)),
+    }
     with app.app_context():
         token = create_access_token(
-            str(user["_id"]), additional_claims={"role": user["role"]}, **kwargs
+            str(user["_id"]), additional_claims=claims, **kwargs
         )
     return {"Authorization": f"Bearer {token}"}
 

@@ -459,6 +459,7 @@ def test_model_has_no_way_to_change_or_remove_entries():
         "collection",
         "ensure_indexes",
         "find",
+        "has_movement",
         "list_page",
         "verify",
     }

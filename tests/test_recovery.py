@@ -111,6 +111,12 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
             {"status": "posted", "description": f"crash test {kind}"}
         )
     assert posted == (2 if kind == "transfer" else 1)
+    # Whenever the request died, the movement has exactly one audit entry:
+    # written by the request, or by recovery or the retry when it died first.
+    with app.app_context():
+        audited = list(get_db()["audit_log"].find({"action": kind, "actor": "carol"}))
+    assert len(audited) == 1, audited
+    assert audited[0]["details"]["amount_cents"] == AMOUNT
 
 
 @pytest.mark.parametrize("kind", list(MOVEMENTS))
@@ -207,3 +213,46 @@ def test_recovery_runs_at_start_up(app, customer, setting):
         assert check_report()["ok"]
         record = get_db()["idempotency_keys"].find_one({})
     assert record["state"] == "done" and record["response"]["status"] == 201
+
+
+@pytest.mark.parametrize("kind", list(MOVEMENTS))
+def test_a_crash_after_the_audit_entry_does_not_audit_twice(
+    app, client, customer, setting, kind, monkeypatch
+):
+    """Died after writing its audit entry but before storing its answer."""
+    mine, theirs = setting
+    from app.models.idempotency import IdempotencyModel
+
+    def die(self, record, response):
+        raise faults.Crash("crash before the key is done")
+
+    monkeypatch.setattr(IdempotencyModel, "complete", die)
+    with pytest.raises(faults.Crash):
+        send(client, kind, customer, theirs)
+    monkeypatch.undo()
+    recover(app)
+    retry = send(client, kind, customer, theirs)
+    assert retry.status_code == 201
+    assert retry.headers["Idempotency-Replayed"] == "true"
+    with app.app_context():
+        audited = get_db()["audit_log"].count_documents({"action": kind})
+    assert audited == 1
+
+
+def test_an_audit_failure_never_turns_a_movement_into_an_error(
+    app, client, customer, setting, monkeypatch, caplog
+):
+    """The money moved; the client must not be told otherwise and retry."""
+    from app.models.audit import AuditModel
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("audit log unavailable")
+
+    monkeypatch.setattr(AuditModel, "append", broken)
+    mine, _theirs = setting
+    response = client.post(
+        "/withdraw", json={"amount": "2.00"}, headers=customer["headers"]
+    )
+    assert response.status_code == 201
+    assert balance_cents(app, mine) == FUNDED - 200
+    assert "audit entry not written: withdrawal" in caplog.text

@@ -233,3 +233,17 @@ def test_cors_allows_only_the_listed_origins():
 def test_no_cors_headers_by_default(client):
     response = client.get("/health", headers={"Origin": "https://app.example"})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_a_token_without_a_session_is_refused(app, client, customer, refresh):
+    """A token no login session issued could never be logged out: refused."""
+    from flask_jwt_extended import create_access_token, create_refresh_token
+
+    mint = create_refresh_token if refresh else create_access_token
+    with app.app_context():
+        token = mint(customer["user"]["id"], additional_claims={"role": "customer"})
+    path, method = ("/auth/refresh", "POST") if refresh else ("/balance", "GET")
+    response = client.open(path, method=method, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_invalid"

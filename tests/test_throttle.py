@@ -65,7 +65,10 @@ def test_the_lock_lifts_when_the_window_has_passed(client, customer, db):
     assert login(client, "carol").status_code == 429
     # Age the recorded failures past LOGIN_LOCKOUT_SECONDS (900 s).
     doc = db["login_failures"].find_one({"_id": "carol"})
-    aged = [moment - timedelta(seconds=901) for moment in doc["failures"]]
+    aged = [
+        {**failure, "at": failure["at"] - timedelta(seconds=901)}
+        for failure in doc["failures"]
+    ]
     db["login_failures"].update_one({"_id": "carol"}, {"$set": {"failures": aged}})
     assert login(client, "carol").status_code == 200
 
@@ -169,3 +172,95 @@ def test_limits_are_kept_in_mongodb_when_the_database_is_real(monkeypatch):
     memory.config.update(IN_MEMORY_DB=True, CORS_ORIGINS="")
     register_http_policies(memory)
     assert seen["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+def test_parallel_guesses_cannot_outrun_the_lockout(
+    app, customer, server, fast_switching
+):
+    import json as jsonlib
+    import threading
+    import urllib.error
+    import urllib.request
+
+    statuses = []
+
+    def guess():
+        request = urllib.request.Request(
+            server + "/auth/login",
+            data=jsonlib.dumps({"username": "carol", "password": "guess"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request) as response:  # noqa: S310
+                statuses.append(response.status)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+
+    threads = [threading.Thread(target=guess) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    # Only LOGIN_MAX_FAILURES guesses reach the password check.
+    assert sorted(statuses) == [401] * 5 + [429] * 35
+
+
+def test_guesses_at_the_current_password_count_toward_the_lockout(client, customer):
+    body = {"current_password": "not-it", "new_password": "a-new-Passphrase-77"}
+    for _ in range(5):
+        response = client.post(
+            "/auth/change-password", json=body, headers=customer["headers"]
+        )
+        assert response.status_code == 403
+    right = {**body, "current_password": PASSWORD}
+    response = client.post(
+        "/auth/change-password", json=right, headers=customer["headers"]
+    )
+    assert response.status_code == 429
+    assert response.get_json()["code"] == "too_many_attempts"
+    assert login(client, "carol").status_code == 429
+
+
+def test_the_money_limit_keys_on_the_verified_user_not_the_header(limited_app):
+    client = limited_app.test_client()
+    carol = register(client, "carol")
+    token = carol["headers"]["Authorization"].removeprefix("Bearer ")
+    odd_headers = [
+        {"Authorization": f"Basic Zm9v, Bearer {token}"},
+        {"Authorization": f"Bearer {token},"},
+        carol["headers"],
+    ]
+    statuses = []
+    for index in range(6):
+        response = client.post(
+            "/deposit",
+            json={"amount": "1.00"},
+            headers=odd_headers[index % 3],
+            environ_base={"REMOTE_ADDR": f"10.0.0.{index}"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [201, 201, 201, 429, 429, 429]
+    balance = client.get("/balance", headers=carol["headers"]).get_json()["balance"]
+    assert balance == "3.00"
+
+
+def test_a_revoked_token_cannot_spend_its_users_money_budget(limited_app):
+    client = limited_app.test_client()
+    register(client, "carol")
+    old = login(client, "carol").get_json()["access_token"]
+    client.post("/auth/logout", headers={"Authorization": f"Bearer {old}"})
+    for _ in range(5):
+        response = client.post(
+            "/deposit",
+            json={"amount": "1.00"},
+            headers={"Authorization": f"Bearer {old}"},
+        )
+        assert response.status_code == 401
+    fresh = login(client, "carol").get_json()["access_token"]
+    response = client.post(
+        "/deposit",
+        json={"amount": "1.00"},
+        headers={"Authorization": f"Bearer {fresh}"},
+    )
+    assert response.status_code == 201

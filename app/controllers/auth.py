@@ -4,6 +4,7 @@ import math
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from marshmallow import ValidationError
@@ -75,19 +76,26 @@ def register(payload: object) -> dict:
     return registration_schema.dump({"user": user, "account": account})
 
 
-def _lockout_remaining(username: str, now: datetime) -> int:
-    """Seconds until ``username`` may try again; 0 when it is not locked."""
-    config = current_app.config
-    limit, window = config["LOGIN_MAX_FAILURES"], _lockout_window()
-    recent = [t for t in LoginThrottleModel().failures(username) if t > now - window]
-    if len(recent) < limit:
-        return 0
-    unlocks = recent[-limit] + window
-    return max(1, math.ceil((unlocks - now).total_seconds()))
-
-
 def _lockout_window() -> timedelta:
     return timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+
+
+def _reserve_attempt(username: str, now: datetime) -> tuple[ObjectId, int]:
+    """Count a password attempt for ``username`` as failed until it succeeds.
+
+    Return the attempt's id and how many failures it makes within the window.
+
+    :raises TooManyAttemptsError: the username is locked out (with Retry-After).
+    """
+    limit, window = current_app.config["LOGIN_MAX_FAILURES"], _lockout_window()
+    throttle = LoginThrottleModel()
+    attempt, recent = throttle.reserve(username, now, window)
+    if len(recent) >= limit:
+        throttle.release(username, attempt)
+        unlocks = recent[-limit] + window
+        wait = max(1, math.ceil((unlocks - now).total_seconds()))
+        raise TooManyAttemptsError(headers={"Retry-After": str(wait)})
+    return attempt, len(recent) + 1
 
 
 def _attempt(username: str, outcome: str, user: dict | None, client: dict) -> None:
@@ -115,21 +123,22 @@ def login(payload: object, client: dict) -> dict:
     data = login_schema.load(payload)
     username = data["username"]
     now = utc_now()
-    wait = _lockout_remaining(username, now)
-    if wait:
+    try:
+        attempt, failures = _reserve_attempt(username, now)
+    except TooManyAttemptsError:
         _attempt(username, "locked", None, client)
-        audit.record("lockout", actor=username, details={"retry_after": wait})
-        raise TooManyAttemptsError(headers={"Retry-After": str(wait)})
+        raise
     user = UserModel().authenticate(username, data["password"])
     if user is None:
-        config = current_app.config
-        LoginThrottleModel().record_failure(
-            username, now, _lockout_window(), config["LOGIN_MAX_FAILURES"]
-        )
         _attempt(username, "failure", None, client)
         audit.record("login_failure", actor=username)
+        if failures == current_app.config["LOGIN_MAX_FAILURES"]:
+            # Recorded once, when the lock starts; the attempts it refuses are
+            # in the login history, not each in the serialised audit chain.
+            audit.record("lockout", actor=username, details={"failures": failures})
         raise InvalidCredentialsError()
     if not user.get("active", True):
+        LoginThrottleModel().release(username, attempt)
         _attempt(username, "disabled", user, client)
         audit.record("login_failure", actor=username, details={"reason": "disabled"})
         raise AccountDisabledError()
@@ -188,17 +197,26 @@ def change_password(user: dict, claims: dict, payload: object) -> None:
     :raises ValidationError: the body is wrong or the new password breaks the
         register rules.
     :raises InvalidCurrentPasswordError: the current password is wrong.
+    :raises TooManyAttemptsError: too many wrong passwords for this username.
     """
     data = change_password_schema.load(payload)
     problems = check_new_password(data["new_password"], user["username"])
     if problems:
         raise ValidationError({"new_password": problems["password"]})
     users = UserModel()
+    # Guesses at the current password count toward the login lockout, so a
+    # stolen access token cannot be used to find the password.
+    failures = _reserve_attempt(user["username"], utc_now())[1]
     if users.authenticate(user["username"], data["current_password"]) is None:
         audit.record(
             "password_change_failure", actor=user["username"], target=user["_id"]
         )
+        if failures == current_app.config["LOGIN_MAX_FAILURES"]:
+            audit.record(
+                "lockout", actor=user["username"], details={"failures": failures}
+            )
         raise InvalidCurrentPasswordError()
+    LoginThrottleModel().reset(user["username"])
     users.change_password(user["_id"], data["new_password"], claims.get("sid"))
     audit.record("password_change", actor=user["username"], target=user["_id"])
 

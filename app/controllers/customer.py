@@ -1,8 +1,11 @@
 """A customer's accounts, balances, deposits, withdrawals, transfers, history."""
 
+import logging
+
 from bson import ObjectId
 from flask import current_app
 from marshmallow import ValidationError
+from pymongo.errors import PyMongoError
 
 from app import audit
 from app.controllers import transaction_page
@@ -17,6 +20,7 @@ from app.errors import (
 )
 from app.models import ledger
 from app.models.account import AccountModel
+from app.models.audit import AuditModel
 from app.schemas.account import (
     account_list_args_schema,
     account_schema,
@@ -33,6 +37,10 @@ from app.schemas.transaction import (
     transfer_response_schema,
     transfer_schema,
 )
+
+log = logging.getLogger("app.audit")
+# The audit action of each kind of movement, by the type of its (out) entry.
+ACTIONS = {"deposit": "deposit", "withdrawal": "withdrawal", "transfer_out": "transfer"}
 
 
 def _own_account(user: dict, account_number: str | None) -> dict:
@@ -154,6 +162,32 @@ def movement_body(entries: list[dict]) -> dict:
     return movement_result_schema.dump({**entry, "transaction": entry})
 
 
+def record_movement(
+    entries: list[dict], *, actor: str | None, recovered: bool = False
+) -> None:
+    """Append the audit entry of a posted money movement.
+
+    The money has moved by now, so a failure here is logged, never turned into
+    an error answer (the client would retry a movement that happened).
+    Recovery calls this too, with ``recovered``, for movements whose request
+    died before their entry was written; it looks for one first.
+    """
+    out = next((e for e in entries if e["type"] == "transfer_out"), entries[0])
+    movement_id = str(out["transfer_id"] or out["_id"])
+    details: dict = {"movement_id": movement_id, "amount_cents": out["amount_cents"]}
+    if out["type"] == "transfer_out":
+        details["to_account_number"] = out["counterparty_account_number"]
+    if recovered:
+        details["recovered"] = True
+    action = ACTIONS[out["type"]]
+    try:
+        if recovered and AuditModel().has_movement(movement_id):
+            return
+        audit.record(action, actor=actor, target=out["account_number"], details=details)
+    except (PyMongoError, RuntimeError, ValueError, TypeError):
+        log.exception("audit entry not written: %s %s", action, movement_id)
+
+
 def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -> dict:
     data = amount_schema.load(payload)
     account = _own_account(user, data["account_number"])
@@ -165,15 +199,7 @@ def _move(user: dict, payload: object, movement, movement_id: ObjectId | None) -
         data["description"],
         movement_id,
     )
-    audit.record(
-        "deposit" if entry["type"] == "deposit" else "withdrawal",
-        actor=user["username"],
-        target=account["account_number"],
-        details={
-            "transaction_id": str(entry["_id"]),
-            "amount_cents": entry["amount_cents"],
-        },
-    )
+    record_movement([entry], actor=user["username"])
     return movement_body([entry])
 
 
@@ -231,16 +257,7 @@ def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -
         data["description"],
         movement_id,
     )
-    audit.record(
-        "transfer",
-        actor=user["username"],
-        target=source["account_number"],
-        details={
-            "transfer_id": str(done.out_entry["transfer_id"]),
-            "to_account_number": target["account_number"],
-            "amount_cents": done.out_entry["amount_cents"],
-        },
-    )
+    record_movement([done.out_entry, done.in_entry], actor=user["username"])
     return movement_body([done.out_entry, done.in_entry])
 
 

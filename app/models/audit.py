@@ -253,6 +253,15 @@ class AuditModel:
         self.collection.create_index([("actor", ASCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("action", ASCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("at", DESCENDING), ("_id", DESCENDING)])
+        # Recovery asks whether a money movement already has its entry.
+        self.collection.create_index("details.movement_id", sparse=True)
+
+    def has_movement(self, movement_id: str) -> bool:
+        """Tell whether the money movement ``movement_id`` has an entry."""
+        found = self.collection.find_one(
+            {"details.movement_id": movement_id}, {"_id": 1}
+        )
+        return found is not None
 
     def _tail(self, collection: Any) -> tuple[int, str]:
         """Return (seq, hash) of the last entry; (0, GENESIS_HASH) when empty."""

@@ -557,11 +557,15 @@ def _settle_transfer(out_entry: dict, in_entry: dict | None) -> list[dict] | Non
 def recover(grace: timedelta, now: datetime | None = None) -> dict:
     """Settle every movement pending longer than ``grace``; return counts.
 
+    ``posted`` lists the movements it found posted (finished now, or posted by
+    a request that died before releasing its records), so that the caller can
+    write what their requests never did.
+
     The grace period keeps recovery off movements whose request is still
     running. Idempotent: a second run finds nothing to do.
     """
     cutoff = (now or utc_now()) - grace
-    counts = {"finished": 0, "aborted": 0, "released": 0}
+    counts: dict = {"finished": 0, "aborted": 0, "released": 0, "posted": []}
     seen: set = set()
     stale = _journal().find({"status": "pending", "created_at": {"$lte": cutoff}})
     for entry in stale:
@@ -569,7 +573,11 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
         if movement_id in seen:
             continue
         seen.add(movement_id)
-        counts["finished" if settle(movement_id) else "aborted"] += 1
+        if settle(movement_id):
+            counts["finished"] += 1
+            counts["posted"].append(movement_id)
+        else:
+            counts["aborted"] += 1
     # Records and holds whose entry is settled: the crash came after the post.
     busy = _accounts().find({"$or": [{"pending_entries.0": {"$exists": True}},
                                      {"holds.0": {"$exists": True}}]})  # fmt: skip
@@ -579,6 +587,7 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
             if entry is not None and entry["status"] == "posted":
                 _release(account["_id"], record["id"])
                 counts["released"] += 1
+                counts["posted"].append(entry["transfer_id"] or entry["_id"])
         for entry_id in account["holds"]:
             entry = _journal().find_one({"_id": entry_id})
             if entry is None or entry["status"] in ("rejected", "aborted"):

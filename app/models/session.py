@@ -54,7 +54,13 @@ class RevokedSessionModel:
 
 
 class LoginThrottleModel:
-    """Failed logins per username (known or not), for the lockout rule."""
+    """Failed logins per username (known or not), for the lockout rule.
+
+    An attempt is *reserved* as a failure before its password is checked, in one
+    atomic update that also returns the failures before it. So parallel
+    guesses cannot all pass the lockout check before any of them is counted:
+    the n-th concurrent attempt sees the n-1 before it.
+    """
 
     @property
     def collection(self) -> Any:
@@ -64,25 +70,39 @@ class LoginThrottleModel:
         """Forget a username's failures once its window has passed."""
         self.collection.create_index("expires_at", expireAfterSeconds=0)
 
-    def record_failure(
-        self, username: str, now: datetime, window: timedelta, keep: int
-    ) -> list[datetime]:
-        """Add a failure and return the username's most recent ``keep`` failures."""
+    def reserve(
+        self, username: str, now: datetime, window: timedelta
+    ) -> tuple[ObjectId, list[datetime]]:
+        """Count an attempt as failed for now; return its id and the failures
+        recorded before it that are still inside the window, oldest first."""
+        # Failures outside the window no longer count; dropping them first is
+        # safe to race (it only ever removes stale entries) and keeps the list
+        # as short as the failures that matter plus the attempts in flight.
+        self.collection.update_one(
+            {"_id": username}, {"$pull": {"failures": {"at": {"$lte": now - window}}}}
+        )
+        attempt = ObjectId()
         doc = self.collection.find_one_and_update(
             {"_id": username},
             {
-                "$push": {"failures": {"$each": [now], "$slice": -keep}},
+                "$push": {"failures": {"id": attempt, "at": now}},
                 "$set": {"expires_at": now + window},
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return doc["failures"]
+        before = [
+            f["at"]
+            for f in doc["failures"]
+            if f["id"] != attempt and f["at"] > now - window
+        ]
+        return attempt, sorted(before)
 
-    def failures(self, username: str) -> list[datetime]:
-        """Return the username's most recent failures, oldest first."""
-        doc = self.collection.find_one({"_id": username})
-        return doc["failures"] if doc else []
+    def release(self, username: str, attempt: ObjectId) -> None:
+        """Take back a reserved attempt that turned out not to be a failure."""
+        self.collection.update_one(
+            {"_id": username}, {"$pull": {"failures": {"id": attempt}}}
+        )
 
     def reset(self, username: str) -> None:
         """Forget the username's failures (after a successful login)."""

@@ -4,7 +4,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import customer as controller
-from app.extensions import limiter, money_rate, user_or_address
+from app.extensions import authenticated_user, limiter, money_rate
 from app.http import json_body, query_args
 from app.idempotency import idempotent, movement_id
 from app.openapi import RATE_LIMITED, operation
@@ -46,7 +46,9 @@ MOVEMENT_ERRORS = {
     **RATE_LIMITED,
 }
 # One budget per user, shared by the routes that move money.
-money_limit = limiter.shared_limit(money_rate, scope="money", key_func=user_or_address)
+money_limit = limiter.shared_limit(
+    money_rate, scope="money", key_func=authenticated_user
+)
 
 
 @bp.get("/balance")
@@ -100,8 +102,8 @@ def get_account(account_number: str):
     errors=MOVEMENT_ERRORS,
     example={"amount": "125.50", "description": "Salary"},
 )
-@money_limit
 @roles_required("customer")
+@money_limit
 @idempotent
 def deposit():
     """Deposit money into the caller's account."""
@@ -118,8 +120,8 @@ def deposit():
     errors=MOVEMENT_ERRORS,
     example={"amount": "20.00", "description": "Cash"},
 )
-@money_limit
 @roles_required("customer")
+@money_limit
 @idempotent
 def withdraw():
     """Withdraw money from the caller's account."""
@@ -136,8 +138,8 @@ def withdraw():
     errors=MOVEMENT_ERRORS,
     example={"to_account_number": "4817302955", "amount": "10.00"},
 )
-@money_limit
 @roles_required("customer")
+@money_limit
 @idempotent
 def transfer():
     """Move money from the caller's account to another account."""
