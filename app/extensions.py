@@ -1,12 +1,18 @@
 """Unbound Flask extensions, initialised by the app factory."""
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 jwt = JWTManager()
 limiter = Limiter(key_func=get_remote_address)
+
+
+@limiter.request_filter
+def is_preflight() -> bool:
+    """A browser's CORS preflight must not spend the budget of its call."""
+    return request.method == "OPTIONS"
 
 
 def auth_rate() -> str:

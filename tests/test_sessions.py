@@ -247,3 +247,23 @@ def test_a_token_without_a_session_is_refused(app, client, customer, refresh):
     response = client.open(path, method=method, headers=bearer(token))
     assert response.status_code == 401
     assert response.get_json()["code"] == "token_invalid"
+
+
+def test_a_revocation_outlives_every_token_of_its_session(app, client, customer, db):
+    tokens = session(client, "carol")
+    client.post("/auth/logout", headers=tokens["access"])
+    stored = db["revoked_sessions"].find_one({})
+    # A token refreshed at the session's last moment lives one access lifetime.
+    lifetime = stored["expires_at"] - stored["revoked_at"]
+    assert timedelta(days=30) < lifetime <= timedelta(days=30, minutes=15, seconds=1)
+
+
+def test_a_string_no_user_could_have_is_not_written_down(client, db):
+    typed = "My Secret Passphrase!"
+    response = login(client, typed, "whatever")
+    assert response.status_code in (401, 422)
+    assert db["login_attempts"].count_documents({}) == 0
+    assert all(
+        entry["actor"] is None or typed.lower() not in entry["actor"]
+        for entry in db["audit_log"].find({})
+    )

@@ -264,3 +264,11 @@ def test_a_revoked_token_cannot_spend_its_users_money_budget(limited_app):
         headers={"Authorization": f"Bearer {fresh}"},
     )
     assert response.status_code == 201
+
+
+def test_preflights_do_not_spend_the_auth_budget(limited_app):
+    client = limited_app.test_client()
+    client.post("/auth/register", json={"username": "erin", "password": PASSWORD})
+    for _ in range(10):
+        client.options("/auth/login")
+    assert login(client, "erin").status_code == 200

@@ -27,6 +27,7 @@ from app.models.session import (
 )
 from app.models.user import UserModel
 from app.schemas.auth import (
+    USERNAME,
     access_token_schema,
     change_password_schema,
     check_new_password,
@@ -99,6 +100,8 @@ def _reserve_attempt(username: str, now: datetime) -> tuple[ObjectId, int]:
 
 
 def _attempt(username: str, outcome: str, user: dict | None, client: dict) -> None:
+    if not USERNAME.fullmatch(username):
+        return  # no user can have it, so no history shows it
     LoginAttemptModel().record(
         username,
         outcome,
@@ -106,6 +109,15 @@ def _attempt(username: str, outcome: str, user: dict | None, client: dict) -> No
         ip=client.get("ip"),
         user_agent=client.get("user_agent"),
     )
+
+
+def _actor(username: str) -> str | None:
+    """The username tried, for the audit log; None when no user could have it.
+
+    A string that breaks the username rules is often a password typed into
+    the wrong field: it is not written down.
+    """
+    return username if USERNAME.fullmatch(username) else None
 
 
 def login(payload: object, client: dict) -> dict:
@@ -131,11 +143,13 @@ def login(payload: object, client: dict) -> dict:
     user = UserModel().authenticate(username, data["password"])
     if user is None:
         _attempt(username, "failure", None, client)
-        audit.record("login_failure", actor=username)
+        audit.record("login_failure", actor=_actor(username))
         if failures == current_app.config["LOGIN_MAX_FAILURES"]:
             # Recorded once, when the lock starts; the attempts it refuses are
             # in the login history, not each in the serialised audit chain.
-            audit.record("lockout", actor=username, details={"failures": failures})
+            audit.record(
+                "lockout", actor=_actor(username), details={"failures": failures}
+            )
         raise InvalidCredentialsError()
     if not user.get("active", True):
         LoginThrottleModel().release(username, attempt)
@@ -184,10 +198,11 @@ def refresh(user: dict, claims: dict) -> dict:
 
 def logout(user: dict, claims: dict) -> None:
     """End the token's login session: its access and refresh tokens alike."""
-    expires = datetime.fromtimestamp(claims.get("sexp", claims["exp"]), UTC)
-    RevokedSessionModel().revoke(
-        claims.get("sid") or claims["jti"], user["_id"], expires
-    )
+    # A token refreshed just before the session's end outlives it by up to one
+    # access lifetime; the revocation must last as long as any of its tokens.
+    ends = datetime.fromtimestamp(claims["sexp"], UTC)
+    expires = ends + current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    RevokedSessionModel().revoke(claims["sid"], user["_id"], expires)
     audit.record("logout", actor=user["username"], target=user["_id"])
 
 

@@ -22,6 +22,8 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from app.db import get_db
 from app.models import keyset_page, utc_now
 
+LOGIN_HISTORY_KEPT = timedelta(days=90)
+
 
 class RevokedSessionModel:
     """Sessions ended by logout; their tokens are refused until they expire."""
@@ -117,10 +119,11 @@ class LoginAttemptModel:
         return get_db()["login_attempts"]
 
     def ensure_indexes(self) -> None:
-        """The history of one username, newest first."""
+        """The history of one username, newest first; forgotten after 90 days."""
         self.collection.create_index(
             [("username", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
         )
+        self.collection.create_index("expires_at", expireAfterSeconds=0)
 
     def record(
         self,
@@ -132,6 +135,7 @@ class LoginAttemptModel:
         user_agent: str | None,
     ) -> dict:
         """Store one attempt."""
+        now = utc_now()
         doc = {
             "_id": ObjectId(),
             "username": username,
@@ -139,7 +143,8 @@ class LoginAttemptModel:
             "outcome": outcome,
             "ip": ip,
             "user_agent": user_agent,
-            "created_at": utc_now(),
+            "created_at": now,
+            "expires_at": now + LOGIN_HISTORY_KEPT,
         }
         self.collection.insert_one(doc)
         return doc
