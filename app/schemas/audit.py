@@ -6,7 +6,12 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from app.schemas.common import DateRangeArgsSchema, ObjectIdString, UtcDateTime
+from app.schemas.common import (
+    DateRangeArgsSchema,
+    ObjectIdString,
+    UtcDateTime,
+    decode_cursor_text,
+)
 
 
 class SeqCursor(fields.Field):
@@ -18,7 +23,7 @@ class SeqCursor(fields.Field):
         if not isinstance(value, str) or len(value) > 32:
             raise self.make_error("invalid")
         try:
-            text = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            text = decode_cursor_text(value)
         except (ValueError, binascii.Error) as exc:
             raise self.make_error("invalid") from exc
         if not text.startswith("seq:") or not text[4:].isdigit():

@@ -145,6 +145,11 @@ def encode_cursor(doc: dict) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def decode_cursor_text(value: str) -> str:
+    """Undo a cursor's unpadded URL-safe base64; ValueError when it is not."""
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+
+
 class Cursor(fields.Field):
     """An opaque pagination cursor in, (created_at, ObjectId) out."""
 
@@ -154,7 +159,7 @@ class Cursor(fields.Field):
         if not isinstance(value, str) or len(value) > 64:
             raise self.make_error("invalid")
         try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            raw = decode_cursor_text(value)
             millis_text, oid_text = raw.split(":")
             if not millis_text.isdigit():
                 raise ValueError(millis_text)

@@ -46,9 +46,29 @@ MOVEMENT_ERRORS = {
     **RATE_LIMITED,
 }
 # One budget per user, shared by the routes that move money.
-money_limit = limiter.shared_limit(
+_money_limit = limiter.shared_limit(
     money_rate, scope="money", key_func=authenticated_user
 )
+
+
+def moves_money(response: type, body: type, example: dict):
+    """What every money-moving view wears, outermost first: its documentation,
+    the customer role, the per-user money limit (checked once the user is
+    known) and the Idempotency-Key."""
+
+    def decorate(view):
+        guarded = roles_required("customer")(_money_limit(idempotent(view)))
+        return operation(
+            bp,
+            201,
+            response,
+            body=body,
+            idempotent=True,
+            errors=MOVEMENT_ERRORS,
+            example=example,
+        )(guarded)
+
+    return decorate
 
 
 @bp.get("/balance")
@@ -93,54 +113,33 @@ def get_account(account_number: str):
 
 
 @bp.post("/deposit")
-@operation(
-    bp,
-    201,
+@moves_money(
     MovementResultSchema,
-    body=AmountSchema,
-    idempotent=True,
-    errors=MOVEMENT_ERRORS,
+    AmountSchema,
     example={"amount": "125.50", "description": "Salary"},
 )
-@roles_required("customer")
-@money_limit
-@idempotent
 def deposit():
     """Deposit money into the caller's account."""
     return controller.deposit(current_user, json_body(), movement_id()), 201
 
 
 @bp.post("/withdraw")
-@operation(
-    bp,
-    201,
+@moves_money(
     MovementResultSchema,
-    body=AmountSchema,
-    idempotent=True,
-    errors=MOVEMENT_ERRORS,
+    AmountSchema,
     example={"amount": "20.00", "description": "Cash"},
 )
-@roles_required("customer")
-@money_limit
-@idempotent
 def withdraw():
     """Withdraw money from the caller's account."""
     return controller.withdraw(current_user, json_body(), movement_id()), 201
 
 
 @bp.post("/transfers")
-@operation(
-    bp,
-    201,
+@moves_money(
     TransferResponseSchema,
-    body=TransferSchema,
-    idempotent=True,
-    errors=MOVEMENT_ERRORS,
+    TransferSchema,
     example={"to_account_number": "4817302955", "amount": "10.00"},
 )
-@roles_required("customer")
-@money_limit
-@idempotent
 def transfer():
     """Move money from the caller's account to another account."""
     return controller.transfer(current_user, json_body(), movement_id()), 201
