@@ -461,5 +461,6 @@ def test_model_has_no_way_to_change_or_remove_entries():
         "find",
         "has_movement",
         "list_page",
+        "movements_since",
         "verify",
     }

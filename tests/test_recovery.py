@@ -114,7 +114,11 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
     # Whenever the request died, the movement has exactly one audit entry:
     # written by the request, or by recovery or the retry when it died first.
     with app.app_context():
-        audited = list(get_db()["audit_log"].find({"action": kind, "actor": "carol"}))
+        audited = list(
+            get_db()["audit_log"].find(
+                {"action": kind, "actor": "carol", "details.amount_cents": AMOUNT}
+            )
+        )
     assert len(audited) == 1, audited
     assert audited[0]["details"]["amount_cents"] == AMOUNT
 
@@ -235,7 +239,9 @@ def test_a_crash_after_the_audit_entry_does_not_audit_twice(
     assert retry.status_code == 201
     assert retry.headers["Idempotency-Replayed"] == "true"
     with app.app_context():
-        audited = get_db()["audit_log"].count_documents({"action": kind})
+        audited = get_db()["audit_log"].count_documents(
+            {"action": kind, "details.amount_cents": AMOUNT}
+        )
     assert audited == 1
 
 
@@ -256,3 +262,31 @@ def test_an_audit_failure_never_turns_a_movement_into_an_error(
     assert response.status_code == 201
     assert balance_cents(app, mine) == FUNDED - 200
     assert "audit entry not written: withdrawal" in caplog.text
+
+
+def test_a_keyless_request_that_died_before_its_audit_entry_gets_one(
+    app, client, customer, setting
+):
+    """No key, no pending record: the window between the last ledger write
+    and the audit insert. Recovery finds the posted movement without an entry."""
+    faulty = faults.install(app, crash_after=len(SINGLE))  # after the release
+    with pytest.raises(faults.Crash):
+        client.post(
+            "/deposit",
+            json={"amount": "5.00", "description": "no key"},
+            headers=customer["headers"],
+        )
+    faults.uninstall(app, faulty)
+
+    def audited():
+        with app.app_context():
+            return list(get_db()["audit_log"].find({"details.amount_cents": AMOUNT}))
+
+    assert audited() == []
+    recover(app)
+    entries = audited()
+    assert len(entries) == 1
+    assert entries[0]["action"] == "deposit" and entries[0]["actor"] == "carol"
+    assert entries[0]["details"]["recovered"] is True
+    recover(app)
+    assert len(audited()) == 1

@@ -256,6 +256,14 @@ class AuditModel:
         # Recovery asks whether a money movement already has its entry.
         self.collection.create_index("details.movement_id", sparse=True)
 
+    def movements_since(self, since: datetime) -> set[str]:
+        """Return the movement ids of the money entries appended since ``since``."""
+        found = self.collection.find(
+            {"at": {"$gte": since}, "details.movement_id": {"$exists": True}},
+            {"details.movement_id": 1},
+        )
+        return {doc["details"]["movement_id"] for doc in found}
+
     def has_movement(self, movement_id: str) -> bool:
         """Tell whether the money movement ``movement_id`` has an entry."""
         found = self.collection.find_one(

@@ -30,6 +30,18 @@ class TransactionModel:
         )
         self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
+        self.collection.create_index([("status", ASCENDING), ("posted_at", ASCENDING)])
+
+    def movements_posted_between(self, since: datetime, until: datetime) -> Any:
+        """Stream the movements posted in [since, until): one entry each (a
+        deposit, a withdrawal, or a transfer's out leg)."""
+        return self.collection.find(
+            {
+                "status": "posted",
+                "posted_at": {"$gte": since, "$lt": until},
+                "type": {"$in": ["deposit", "withdrawal", "transfer_out"]},
+            }
+        )
 
     def list_posted(
         self,
