@@ -163,37 +163,34 @@ def login(payload: object, client: dict) -> dict:
     return token_schema.dump(tokens)
 
 
+SESSION_CLAIMS = ("sid", "sat", "sexp")
+
+
+def _access(user: dict, session: dict) -> dict:
+    """An access token of ``session`` for ``user``, as the API answers it."""
+    claims = {"role": user["role"], **session}
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": create_access_token(str(user["_id"]), additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": lifetime // timedelta(seconds=1),
+    }
+
+
 def _open_session(user: dict, now: datetime) -> dict:
     """Issue the tokens of a new login session."""
-    config = current_app.config
-    expires = now + config["JWT_REFRESH_TOKEN_EXPIRES"]
-    claims = {
-        "role": user["role"],
-        **session_claims(uuid.uuid4().hex, now, expires),
-    }
-    identity = str(user["_id"])
-    return {
-        "access_token": create_access_token(identity, additional_claims=claims),
-        "refresh_token": create_refresh_token(identity, additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": config["JWT_ACCESS_TOKEN_EXPIRES"] // timedelta(seconds=1),
-    }
+    expires = now + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    session = session_claims(uuid.uuid4().hex, now, expires)
+    refresh_token = create_refresh_token(
+        str(user["_id"]), additional_claims={"role": user["role"], **session}
+    )
+    return {**_access(user, session), "refresh_token": refresh_token}
 
 
 def refresh(user: dict, claims: dict) -> dict:
     """Issue a new access token for the refresh token's session."""
-    session = {key: claims[key] for key in ("sid", "sat", "sexp") if key in claims}
-    access = create_access_token(
-        str(user["_id"]), additional_claims={"role": user["role"], **session}
-    )
-    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return access_token_schema.dump(
-        {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": lifetime // timedelta(seconds=1),
-        }
-    )
+    session = {key: claims[key] for key in SESSION_CLAIMS}
+    return access_token_schema.dump(_access(user, session))
 
 
 def logout(user: dict, claims: dict) -> None:
