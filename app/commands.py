@@ -17,10 +17,13 @@ def run_recovery() -> str:
     """Settle abandoned movements and idempotency claims; describe what it did."""
     counts = ledger_controller.recover()
     keys = settle_stale_keys(current_app.config["LEDGER_PENDING_TIMEOUT"])
-    return (
+    text = (
         f"ledger recover: {counts['finished']} finished, {counts['aborted']} undone, "
         f"{counts['released']} released, {keys} idempotency keys settled"
     )
+    if counts["failed"]:
+        text += f"; {counts['failed']} could not be settled (see the log)"
+    return text
 
 
 def format_report(report: dict) -> str:

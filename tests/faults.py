@@ -93,3 +93,59 @@ def install(
 def uninstall(app, faulty: FaultyDatabase) -> None:
     """Put the real database back."""
     app.extensions["mongo_db"] = faulty._database
+
+
+class ScheduledDatabase:
+    """Wrap a database, count every collection call, and run scheduled actions.
+
+    ``actions`` maps an operation number to a callable that gets the *raw*
+    database and runs just before that operation (0: before the first). It is
+    how a test lands a concurrent change (a freeze, an unfreeze, a close) between
+    any two reads or writes of a request, deterministically. ``fired`` lists the
+    numbers whose action ran; ``ops`` names every call, in order.
+    """
+
+    def __init__(self, database: Any, actions: dict | None = None) -> None:
+        self._database = database
+        self.actions = dict(actions or {})
+        self.ops: list[tuple[str, str]] = []
+        self.fired: list[int] = []
+
+    def __getitem__(self, name: str) -> "ScheduledCollection":
+        return ScheduledCollection(self, name, self._database[name])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._database, name)
+
+
+class ScheduledCollection:
+    def __init__(self, owner: ScheduledDatabase, name: str, collection: Any) -> None:
+        self._owner = owner
+        self._name = name
+        self._collection = collection
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._collection, attr)
+        # The audit log's appends vary with the clock; they are not the money
+        # protocol whose interleavings the tests enumerate.
+        if not callable(target) or self._name == "audit_log":
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            owner = self._owner
+            number = len(owner.ops)
+            action = owner.actions.pop(number, None)
+            if action is not None:
+                action(owner._database)
+                owner.fired.append(number)
+            owner.ops.append((self._name, attr))
+            return target(*args, **kwargs)
+
+        return call
+
+
+def schedule(app, actions: dict | None = None) -> ScheduledDatabase:
+    """Put a ScheduledDatabase in front of the app's database and return it."""
+    scheduled = ScheduledDatabase(app.extensions["mongo_db"], actions)
+    app.extensions["mongo_db"] = scheduled
+    return scheduled

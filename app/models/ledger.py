@@ -105,14 +105,18 @@ applied if it has not been, then both legs are posted. Running recovery twice
 changes nothing the second time.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo.errors import PyMongoError
 
 from app.db import get_db
 from app.models import utc_now
+
+log = logging.getLogger("app.ledger")
 
 CREDIT_TYPES = ("deposit", "transfer_in")
 # Compare-and-set attempts before a movement gives up on a very hot account.
@@ -217,7 +221,7 @@ def transfer(
     _journal().insert_many([out_entry, in_entry])
     try:
         _hold(target, in_entry)  # step 2
-    except LedgerRefusal as refusal:
+    except (LedgerRefusal, LedgerBusy) as refusal:
         _close(out_entry, "rejected", f"target_{refusal.reason}")
         _close(in_entry, "rejected", refusal.reason)
         raise
@@ -353,30 +357,50 @@ def _commit(account: dict, entry: dict) -> dict:
 
 
 def _hold(target: dict, entry: dict) -> None:
-    """Reserve the target's acceptance of an incoming leg (transfer step 2)."""
-    result = _accounts().update_one(
-        {
-            "_id": target["_id"],
-            "status": "active",
-            "fenced_until": {"$lt": entry["created_at"]},
-            "holds": {"$ne": entry["_id"]},
-        },
-        {"$push": {"holds": entry["_id"]}},
-    )
-    if result.matched_count == 1:
-        return
-    current = _accounts().find_one({"_id": target["_id"]})
-    refusal = _refusal(current, entry, "target")
-    if refusal is not None:
-        raise refusal
-    # Active, not fenced: the only other way to miss is that the hold exists.
+    """Reserve the target's acceptance of an incoming leg (transfer step 2).
+
+    A miss is judged on a fresh read: refused when that read says the target
+    cannot take the leg, done when it shows the hold. Anything else means the
+    status changed between the update and the read (frozen, then active again),
+    so the update is tried again: a hold is never assumed, only seen.
+
+    :raises LedgerRefusal: the target is not active, or recovery fenced it.
+    :raises LedgerBusy: the target's status kept changing under every attempt.
+    """
+    for _attempt in range(COMMIT_ATTEMPTS):
+        result = _accounts().update_one(
+            {
+                "_id": target["_id"],
+                "status": "active",
+                "fenced_until": {"$lt": entry["created_at"]},
+                "holds": {"$ne": entry["_id"]},
+            },
+            {"$push": {"holds": entry["_id"]}},
+        )
+        if result.matched_count == 1:
+            return
+        current = _accounts().find_one({"_id": target["_id"]})
+        refusal = _refusal(current, entry, "target")
+        if refusal is not None:
+            raise refusal
+        if entry["_id"] in current["holds"]:
+            return
+    raise LedgerBusy(str(target["_id"]))
 
 
 def _credit(target: dict, entry: dict) -> dict:
-    """Apply a held incoming leg (transfer step 4); return its record.
+    """Apply an incoming leg whose debit committed (transfer step 4); return its record.
 
     Guarded by the hold, not the status: the target accepted this credit when the
-    hold was placed. Safe to call again: a second call finds the record.
+    hold was placed, and the credit consumes the hold in the same write, so it
+    happens at most once. Safe to call again: a later call finds the record, or
+    the posted entry once the record is released.
+
+    A committed leg without a hold is a state the protocol never makes (an older
+    version could, by assuming a hold it had not placed). It is rolled forward
+    too, since its money has left the source: guarded by the journal instead,
+    read after the account, so that a credit applied, posted and released in
+    between is seen as posted and never applied twice.
     """
     account: dict | None = target
     fresh = False  # ``target`` may predate the hold: read again before judging
@@ -386,26 +410,33 @@ def _credit(target: dict, entry: dict) -> dict:
         record = _record_on(account, entry["_id"])
         if record is not None:
             return record
-        if entry["_id"] not in account["holds"]:
+        held = entry["_id"] in account["holds"]
+        if not held:
             if not fresh:
                 account, fresh = _accounts().find_one({"_id": target["_id"]}), True
                 continue
-            posted = _journal().find_one({"_id": entry["_id"], "status": "posted"})
-            if posted is not None:
-                return _posted_record(posted)
-            raise RuntimeError(f"transfer leg {entry['_id']} lost its hold")
+            current = _journal().find_one({"_id": entry["_id"]})
+            if current is not None and current["status"] == "posted":
+                return _posted_record(current)
+            if current is None or current["status"] != "pending":
+                raise RuntimeError(
+                    f"transfer leg {entry['_id']} is {current and current['status']}"
+                    " after its debit committed"
+                )
+            log.warning("transfer leg %s has no hold: credited unheld", entry["_id"])
         record = {
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,
             "balance_after": account["balance_cents"] + entry["delta_cents"],
         }
+        guard = {
+            "_id": account["_id"],
+            "entry_seq": account["entry_seq"],
+            "pending_entries.id": {"$ne": entry["_id"]},
+            "holds": entry["_id"] if held else {"$ne": entry["_id"]},
+        }
         result = _accounts().update_one(
-            {
-                "_id": account["_id"],
-                "entry_seq": account["entry_seq"],
-                "holds": entry["_id"],
-                "pending_entries.id": {"$ne": entry["_id"]},
-            },
+            guard,
             {
                 "$inc": {"balance_cents": entry["delta_cents"], "entry_seq": 1},
                 "$pull": {"holds": entry["_id"]},
@@ -565,7 +596,13 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
     running. Idempotent: a second run finds nothing to do.
     """
     cutoff = (now or utc_now()) - grace
-    counts: dict = {"finished": 0, "aborted": 0, "released": 0, "posted": []}
+    counts: dict = {
+        "finished": 0,
+        "aborted": 0,
+        "released": 0,
+        "failed": 0,
+        "posted": [],
+    }
     seen: set = set()
     stale = _journal().find({"status": "pending", "created_at": {"$lte": cutoff}})
     for entry in stale:
@@ -573,7 +610,17 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
         if movement_id in seen:
             continue
         seen.add(movement_id)
-        if settle(movement_id):
+        try:
+            settled = settle(movement_id)
+        except PyMongoError:
+            raise  # the database is failing: nothing else can be settled either
+        except Exception:  # noqa: BLE001 - one odd movement must not stop the rest
+            # Left pending, so the ledger check reports it and the next run
+            # tries again; start-up goes on.
+            log.exception("could not settle movement %s", movement_id)
+            counts["failed"] += 1
+            continue
+        if settled:
             counts["finished"] += 1
             counts["posted"].append(movement_id)
         else:
