@@ -240,7 +240,7 @@ def list_logins(user: dict, args: dict) -> dict:
     """
     query = login_list_args_schema.load(args)
     docs, has_more = LoginAttemptModel().list_for_username(
-        user["username"], query["limit"], query["cursor"]
+        user["username"], user["created_at"], query["limit"], query["cursor"]
     )
     return page(login_attempt_schema.dump(docs, many=True), docs, has_more)
 

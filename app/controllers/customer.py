@@ -18,9 +18,10 @@ from app.errors import (
     InsufficientFundsError,
     LedgerBusyError,
 )
-from app.models import ledger
+from app.models import ledger, utc_now
 from app.models.account import AccountModel
 from app.models.audit import AuditModel
+from app.models.user import UserModel
 from app.schemas.account import (
     account_list_args_schema,
     account_schema,
@@ -127,14 +128,42 @@ def open_extra_account(user: dict, kind: str) -> dict:
     accounts = AccountModel()
     currency = current_app.config["CURRENCY"]
     accounts.ensure_primary(user, currency)
-    # Checked before, not with, the insert: two racing requests may both pass,
-    # which costs one account over the limit, never money.
-    if (
-        accounts.count_for_user(user["_id"])
-        >= current_app.config["MAX_ACCOUNTS_PER_CUSTOMER"]
-    ):
-        raise AccountLimitError()
-    return accounts.create(user, currency, kind=kind)
+    _reserve_account_place(user["_id"])
+    try:
+        return accounts.create(user, currency, kind=kind)
+    except Exception:
+        UserModel().release_account(user["_id"])
+        raise
+
+
+def _reserve_account_place(user_id: ObjectId) -> None:
+    """Take one of the customer's MAX_ACCOUNTS_PER_CUSTOMER places, atomically.
+
+    The place is taken before the account is inserted, by a guarded increment
+    of a counter on the user, so the limit holds exactly under parallel
+    requests. A user counted for the first time starts at the accounts they
+    hold. A process that died between taking a place and inserting leaves the
+    counter above the accounts: once the last place taken is older than
+    LEDGER_PENDING_TIMEOUT (no request can still be inserting), the counter
+    is corrected to the accounts that exist.
+
+    :raises AccountLimitError: every place is taken.
+    """
+    users, limit = UserModel(), current_app.config["MAX_ACCOUNTS_PER_CUSTOMER"]
+    for _attempt in range(3):
+        if users.reserve_account(user_id, limit):
+            return
+        counted, counted_at = users.account_count(user_id)
+        held = AccountModel().count_for_user(user_id)
+        if counted is None:
+            users.start_count(user_id, held)
+            continue
+        settled = utc_now() - current_app.config["LEDGER_PENDING_TIMEOUT"]
+        if held < counted and counted_at < settled:
+            users.correct_count(user_id, counted, counted_at, held)
+            continue
+        break
+    raise AccountLimitError()
 
 
 def get_account(user: dict, account_number: str) -> dict:
@@ -247,7 +276,8 @@ def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -
         )
     target = AccountModel().find_by_number(data["to_account_number"])
     if target is None:
-        raise AccountNotFoundError()
+        refusal = ledger.refuse_unknown_target(source, data["amount_cents"])
+        raise _refusal_error(refusal, data["amount_cents"])
     done = _in_ledger(
         ledger.transfer,
         data["amount_cents"],

@@ -71,6 +71,10 @@ Transfer
 
 1. **Journal** both legs ``pending``: ``transfer_out`` on the source (its id is
    the transfer id) and ``transfer_in`` on the target, each naming the other.
+   Before anything else the source is judged from the request's read of it
+   (active, enough money): a refusal there rejects both legs, so a caller who
+   could not pay learns nothing about the target (a number that names no
+   account is answered the same way; see :func:`refuse_unknown_target`).
 2. **Hold** on the target: ``{_id, status: "active", fenced_until < created_at,
    holds: {$ne: in_id}} -> $push holds``. The target accepts the credit now, so
    a later freeze or close cannot strand money that already left the source
@@ -219,6 +223,13 @@ def transfer(
     )  # fmt: skip
     # Step 1: both legs, in this order (a partial insert leaves only the out leg).
     _journal().insert_many([out_entry, in_entry])
+    # The source is judged first, from the caller's own read of it: a caller who
+    # could not pay learns nothing of the target's state (frozen, closed).
+    refusal = _source_refusal(source, out_entry)
+    if refusal is not None:
+        _close(out_entry, "rejected", refusal.reason)
+        _close(in_entry, "rejected", f"source_{refusal.reason}")
+        raise refusal
     try:
         _hold(target, in_entry)  # step 2
     except (LedgerRefusal, LedgerBusy) as refusal:
@@ -238,6 +249,29 @@ def transfer(
     _release(source["_id"], out_id)  # step 6
     _release(target["_id"], in_id)
     return Transfer(out_entry=out_entry, in_entry=in_entry)
+
+
+def refuse_unknown_target(source: dict, amount_cents: int) -> LedgerRefusal:
+    """Say why a transfer to a number that names no account is refused.
+
+    The source's refusal when it has one, as for a target that exists, so the
+    answer tells a caller who could not pay nothing about the number.
+    """
+    probe = {"delta_cents": -amount_cents, "created_at": utc_now()}
+    return _source_refusal(source, probe) or LedgerRefusal(
+        "account_not_found", side="target"
+    )
+
+
+def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
+    """Judge a debit against a read of the source; None if it may go ahead.
+
+    Advisory only: the commit point decides again against the current balance.
+    """
+    refusal = _refusal(source, entry, "source")
+    if refusal is None and source["balance_cents"] + entry["delta_cents"] < 0:
+        refusal = LedgerRefusal("insufficient_funds", source["balance_cents"])
+    return refusal
 
 
 def _check_amount(amount_cents: int) -> None:

@@ -150,7 +150,12 @@ class LoginAttemptModel:
         return doc
 
     def list_for_username(
-        self, username: str, limit: int, after: tuple | None
+        self, username: str, since: datetime, limit: int, after: tuple | None
     ) -> tuple[list[dict], bool]:
-        """Return one page of the username's attempts, newest first."""
-        return keyset_page(self.collection, {"username": username}, limit, after)
+        """Return one page of the username's attempts made since ``since``.
+
+        Newest first. ``since`` is when the user was created: attempts under the
+        name before anyone held it are someone else's, not this user's history.
+        """
+        query = {"username": username, "created_at": {"$gte": since}}
+        return keyset_page(self.collection, query, limit, after)

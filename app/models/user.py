@@ -1,5 +1,6 @@
 """UserModel: the users collection (credentials, role, profile)."""
 
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -7,7 +8,7 @@ from flask import current_app
 from pymongo import ASCENDING
 
 from app.db import get_db
-from app.models import to_object_id, utc_now
+from app.models import EPOCH, to_object_id, utc_now
 from app.security import hash_password, verify_password
 
 ROLES = ("customer", "banker", "auditor")
@@ -102,4 +103,48 @@ class UserModel:
         # return_document=True is ReturnDocument.AFTER: the user as updated.
         return self.collection.find_one_and_update(
             {"_id": oid}, {"$set": changes}, return_document=True
+        )
+
+    def reserve_account(self, user_id: ObjectId, limit: int) -> bool:
+        """Take one of the user's ``limit`` account places; False if none is left.
+
+        One guarded increment of the user's own ``accounts_opened`` counter, so
+        parallel openings cannot all pass a count that each read before the
+        others inserted. Unset means never counted (see :meth:`start_count`).
+        """
+        result = self.collection.update_one(
+            {"_id": user_id, "accounts_opened": {"$lt": limit}},
+            {"$inc": {"accounts_opened": 1}, "$set": {"accounts_opened_at": utc_now()}},
+        )
+        return result.matched_count == 1
+
+    def account_count(self, user_id: ObjectId) -> tuple[int | None, datetime]:
+        """Return the user's account counter and when it last went up."""
+        doc = self.collection.find_one(
+            {"_id": user_id}, {"accounts_opened": 1, "accounts_opened_at": 1}
+        )
+        doc = doc or {}
+        return doc.get("accounts_opened"), doc.get("accounts_opened_at", EPOCH)
+
+    def start_count(self, user_id: ObjectId, accounts: int) -> None:
+        """Set the counter of a user who has none to the accounts they hold."""
+        self.collection.update_one(
+            {"_id": user_id, "accounts_opened": {"$exists": False}},
+            {"$set": {"accounts_opened": accounts, "accounts_opened_at": EPOCH}},
+        )
+
+    def correct_count(
+        self, user_id: ObjectId, seen: int, seen_at: datetime, accounts: int
+    ) -> None:
+        """Lower the counter to ``accounts`` if nothing changed it since it was read."""
+        self.collection.update_one(
+            {"_id": user_id, "accounts_opened": seen, "accounts_opened_at": seen_at},
+            {"$set": {"accounts_opened": accounts}},
+        )
+
+    def release_account(self, user_id: ObjectId) -> None:
+        """Give back a place taken by an opening that failed."""
+        self.collection.update_one(
+            {"_id": user_id, "accounts_opened": {"$gt": 0}},
+            {"$inc": {"accounts_opened": -1}},
         )
