@@ -7,6 +7,7 @@ import sys
 from app import ConfigError, create_app
 from app.config import Config
 from app.db import is_memory_uri
+from app.serving import ProblemRequestHandler
 
 
 def main() -> int:
@@ -36,7 +37,9 @@ def main() -> int:
     # The app writes its own access line per request; the dev server's would be
     # a second one.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    app.run(host=host, port=port, threaded=True)
+    # The handler answers the requests werkzeug refuses before the app sees
+    # them with problem documents, and names no server software.
+    app.run(host=host, port=port, threaded=True, request_handler=ProblemRequestHandler)
     return 0
 
 

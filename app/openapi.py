@@ -12,11 +12,20 @@ from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+)
 from flask_smorest import Api
 from flask_smorest import Blueprint as DocumentedBlueprint
 from marshmallow import Schema
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.exceptions import NotFound
 
 from app.schemas.common import (
     Cents,
@@ -51,7 +60,15 @@ IDEMPOTENCY_KEY = {
 }
 BEARER = "bearerAuth"
 SWAGGER_ASSETS = "/docs/assets"
-DOC_PAGES = frozenset({"/docs", "/redoc"})
+# The files the two pages load, and nothing else of the two packages. The
+# Swagger UI package also holds its demo page (index.html, whose initializer
+# loads the petstore from swagger.io), oauth2-redirect.html and source maps;
+# HTML served from the API's origin without the docs policy could run any
+# script against it.
+SWAGGER_FILES = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})
+REDOC_FILES = frozenset({"redoc/redoc.standalone.js"})
+# The endpoints that serve the docs pages and their assets.
+DOC_ENDPOINTS = frozenset({"docs.swagger_ui", "docs.redoc", "docs.static", "static"})
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -169,8 +186,11 @@ def register_openapi(app: Flask, blueprints: Iterable[DocumentedBlueprint]) -> N
     documented = tuple(blueprints)
     for blueprint in documented:
         app.register_blueprint(blueprint)
-    docs = Blueprint(
-        "docs", __name__, static_folder=swagger_ui_path, static_url_path=SWAGGER_ASSETS
+    docs = Blueprint("docs", __name__)
+    docs.add_url_rule(
+        f"{SWAGGER_ASSETS}/<path:filename>",
+        "static",
+        _assets(swagger_ui_path, SWAGGER_FILES),
     )
 
     @docs.get("/openapi.json")
@@ -188,13 +208,30 @@ def register_openapi(app: Flask, blueprints: Iterable[DocumentedBlueprint]) -> N
         return render_template("docs/redoc.html", title=API_TITLE)
 
     app.register_blueprint(docs)
+    # Flask serves every file of app/static at /static/; only ReDoc's bundle
+    # is meant to be there.
+    if app.static_folder is not None:
+        app.endpoint("static")(_assets(app.static_folder, REDOC_FILES))
     app.after_request(_docs_policy)
+
+
+def _assets(folder: str, allowed: frozenset[str]) -> Callable[[str], Response]:
+    """A view serving the files of ``folder`` named in ``allowed``, else a 404."""
+
+    def asset(filename: str) -> Response:
+        if filename not in allowed:
+            raise NotFound()
+        return send_from_directory(folder, filename)
+
+    return asset
 
 
 def _docs_policy(response: Response) -> Response:
     # The docs pages run third-party JavaScript; the policy keeps every request
     # they make on this origin (ReDoc's footer would load a logo from its CDN).
-    if request.path in DOC_PAGES:
+    # Their assets carry it too, so no file of these packages is ever
+    # served from here without it.
+    if request.endpoint in DOC_ENDPOINTS:
         response.headers["Content-Security-Policy"] = DOCS_CSP
     return response
 

@@ -202,6 +202,14 @@ def register_http_policies(app: Flask) -> None:
     @app.after_request
     def security_headers(response: Response) -> Response:
         response.headers["X-Content-Type-Options"] = "nosniff"
+        # Flask types every response text/html unless told otherwise; an
+        # answer without content (a 204, an OPTIONS or CORS preflight reply)
+        # has nothing to type, and the API serves no HTML of its own.
+        if response.mimetype == "text/html" and (
+            response.status_code == 204
+            or (not response.is_streamed and not response.get_data())
+        ):
+            del response.headers["Content-Type"]
         # Tokens and account data must not sit in a shared or browser cache.
         if "Authorization" in request.headers or request.path.startswith("/auth/"):
             response.headers["Cache-Control"] = "no-store"

@@ -39,7 +39,7 @@ PUBLIC, ANY_USER, CUSTOMER, STAFF_READ, BANKER = (
 )
 DOCS = {
     "docs.static": "/docs/assets/swagger-ui.css",
-    "static": "/static/redoc/VERSION.md",
+    "static": "/static/redoc/redoc.standalone.js",
 }
 
 

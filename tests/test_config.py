@@ -174,6 +174,7 @@ def test_run_py_refuses_to_start_in_unsafe_production(monkeypatch, capsys):
 
 def test_run_py_prints_url_warning_and_demo_banker(monkeypatch, capsys):
     import run
+    from app.serving import ProblemRequestHandler
 
     class Dev(TestConfig):
         PORT = 5999
@@ -186,7 +187,12 @@ def test_run_py_prints_url_warning_and_demo_banker(monkeypatch, capsys):
     assert "http://127.0.0.1:5999/" in out
     assert "in-memory" in out
     assert "Demo banker: username 'banker'" in out
-    assert started == {"host": "127.0.0.1", "port": 5999, "threaded": True}
+    assert started == {
+        "host": "127.0.0.1",
+        "port": 5999,
+        "threaded": True,
+        "request_handler": ProblemRequestHandler,
+    }
 
 
 def test_id_fast_path_answers_like_a_full_scan(db):
