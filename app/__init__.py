@@ -13,6 +13,7 @@ from app.controllers.banker import ensure_bootstrap_banker
 from app.db import init_db, is_memory_uri
 from app.errors import register_error_handlers
 from app.extensions import jwt
+from app.http import BankRequest
 from app.models.account import AccountModel
 from app.models.audit import AuditModel
 from app.models.idempotency import IdempotencyModel
@@ -38,6 +39,9 @@ class ConfigError(RuntimeError):
 def create_app(config_class: type = Config, mongo_client: Any = None) -> Flask:
     """Build the API: config, extensions, blueprints, error handlers, commands."""
     app = Flask(__name__)
+    # Its body stream refuses a chunked body over MAX_CONTENT_LENGTH (413)
+    # instead of cutting it at the limit.
+    app.request_class = BankRequest
     app.config.from_object(config_class)
     configure_logging(app)
     check_config(app)

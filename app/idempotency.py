@@ -45,21 +45,50 @@ def movement_id() -> ObjectId | None:
     return request.environ.get(_MOVEMENT_ID)
 
 
-def _tagged(value: Any) -> Any:
-    """Give every JSON value an unambiguous, order-free form for hashing."""
-    if isinstance(value, dict):
-        return {"o": {key: _tagged(item) for key, item in value.items()}}
-    if isinstance(value, list):
-        return {"a": [_tagged(item) for item in value]}
-    if isinstance(value, Decimal):
-        return {"n": str(value)}
-    return value
+class _Text(str):
+    """Canonical text already written, as opposed to a JSON string to write."""
+
+
+def canonical_json(value: Any) -> str:
+    """Write a JSON value in an unambiguous, order-free form for hashing.
+
+    Objects become ``{"o":{...}}`` with sorted keys, arrays ``{"a":[...]}`` and
+    numbers ``{"n":"<text>"}``, compact: the text that stored fingerprints were
+    made from, so a key claimed before an upgrade still matches its retry. An
+    explicit stack rather than recursion, so no depth of body can overflow it.
+    """
+    parts: list[str] = []
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Text):
+            parts.append(item)
+        elif isinstance(item, dict):
+            keys = sorted(item)
+            parts.append('{"o":{')
+            pending.append(_Text("}}"))
+            for index in reversed(range(len(keys))):
+                pending.append(item[keys[index]])
+                comma = "," if index else ""
+                pending.append(_Text(f"{comma}{json.dumps(keys[index])}:"))
+        elif isinstance(item, list):
+            parts.append('{"a":[')
+            pending.append(_Text("]}"))
+            for index in reversed(range(len(item))):
+                pending.append(item[index])
+                if index:
+                    pending.append(_Text(","))
+        elif isinstance(item, Decimal):
+            parts.append(f'{{"n":{json.dumps(str(item))}}}')
+        else:
+            parts.append(json.dumps(item))
+    return "".join(parts)
 
 
 def _fingerprint() -> str:
     """Hash method, path and body: the same JSON written differently matches."""
     try:
-        body = json.dumps(_tagged(json_body()), sort_keys=True, separators=(",", ":"))
+        body = canonical_json(json_body())
     except InvalidJsonError:
         body = "raw:" + request.get_data(cache=True).hex()
     text = f"{request.method}\n{request.path}\n{body}"
@@ -107,14 +136,28 @@ def _settle_after_failure(record: dict) -> None:
         settle_claim(record)
     except PyMongoError:
         log.warning("could not settle movement %s yet", record["movement_id"])
+    except Exception:  # noqa: BLE001 - the request is answered 5xx already
+        log.exception("could not settle movement %s", record["movement_id"])
 
 
 def settle_stale_keys(grace: timedelta) -> int:
-    """Settle every claim left in progress longer than ``grace``; count them."""
+    """Settle every claim left in progress longer than ``grace``; count them.
+
+    A claim whose movement cannot be settled stays in progress (and is logged),
+    so the others are still settled and start-up goes on.
+    """
     stale = IdempotencyModel().stale(utc_now() - grace)
+    settled = 0
     for record in stale:
-        settle_claim(record)
-    return len(stale)
+        try:
+            settle_claim(record)
+        except PyMongoError:
+            raise
+        except Exception:  # noqa: BLE001 - one odd claim must not stop the rest
+            log.exception("could not settle movement %s", record["movement_id"])
+            continue
+        settled += 1
+    return settled
 
 
 def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:

@@ -26,6 +26,21 @@ def configure_logging(app: Flask) -> None:
     logger.propagate = app.config["TESTING"]
 
 
+def escape_invisible(text: str) -> str:
+    """Escape what could forge or disguise a line: CR, LF, other controls, bidi.
+
+    For the client's text that is written down as given, a path in the access
+    log (``/accounts/%0Afake line``) or a User-Agent in the login history.
+    Printable text passes unchanged.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
 def register_request_hooks(app: Flask) -> None:
     """Give every request an id and write its access-log line."""
 
@@ -44,7 +59,7 @@ def register_request_hooks(app: Flask) -> None:
         access_log.info(
             "method=%s path=%s status=%s duration_ms=%.1f request_id=%s user_id=%s",
             request.method,
-            request.path,
+            escape_invisible(request.path),
             response.status_code,
             elapsed_ms,
             request_id,

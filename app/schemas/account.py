@@ -12,6 +12,7 @@ from app.schemas.common import (
     PageArgsSchema,
     UtcDateTime,
     page_schema,
+    plain_text,
 )
 
 
@@ -71,7 +72,9 @@ class BankerAccountSchema(BalanceSchema, WithOwner):
 class BankerAccountArgsSchema(PageArgsSchema):
     """Filters for the banker's account list."""
 
-    q = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    q = fields.String(
+        load_default=None, validate=[validate.Length(min=1, max=32), plain_text]
+    )
     status = fields.String(load_default=None, validate=validate.OneOf(ACCOUNT_STATUSES))
 
 

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, pre_load, validate
 from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
 from app.models.user import STAFF_ROLES
 from app.schemas.auth import RegisterSchema, UserSchema, fold_username
+from app.schemas.common import plain_text
 
 
 class StrictBoolean(fields.Boolean):
@@ -43,7 +44,9 @@ class StaffResponseSchema(Schema):
 class BankerOpenAccountSchema(Schema):
     """POST /banker/accounts: whose account (a customer's username) and its kind."""
 
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(
+        required=True, validate=[validate.Length(min=1, max=64), plain_text]
+    )
     kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
 
     @pre_load

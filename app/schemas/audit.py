@@ -11,6 +11,8 @@ from app.schemas.common import (
     ObjectIdString,
     UtcDateTime,
     decode_cursor_text,
+    is_ascii_digits,
+    plain_text,
 )
 
 
@@ -26,9 +28,10 @@ class SeqCursor(fields.Field):
             text = decode_cursor_text(value)
         except (ValueError, binascii.Error) as exc:
             raise self.make_error("invalid") from exc
-        if not text.startswith("seq:") or not text[4:].isdigit():
+        digits = text.removeprefix("seq:")
+        if digits == text or not is_ascii_digits(digits):
             raise self.make_error("invalid")
-        return int(text[4:])
+        return int(digits)
 
 
 def encode_seq_cursor(seq: int) -> str:
@@ -40,7 +43,9 @@ class AuditArgsSchema(DateRangeArgsSchema):
     """Filters and pagination of GET /audit/events."""
 
     cursor = SeqCursor(load_default=None)
-    actor = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    actor = fields.String(
+        load_default=None, validate=[validate.Length(min=1, max=64), plain_text]
+    )
     action = fields.String(
         load_default=None,
         validate=validate.Regexp(r"\A[a-z_]{1,64}\Z", error="Unknown action."),

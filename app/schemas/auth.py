@@ -20,8 +20,8 @@ from app.schemas.common import (
     ObjectIdString,
     PageArgsSchema,
     UtcDateTime,
-    no_control_chars,
     page_schema,
+    plain_text,
 )
 
 LOGIN_OUTCOMES = ("success", "failure", "locked", "disabled")
@@ -73,12 +73,14 @@ class RegisterSchema(Schema):
         required=True, load_only=True, validate=validate.Length(min=8, max=128)
     )
     email = fields.Email(
-        load_default=None, allow_none=True, validate=validate.Length(max=254)
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(max=254), plain_text],
     )
     full_name = fields.String(
         load_default=None,
         allow_none=True,
-        validate=[validate.Length(min=1, max=100), no_control_chars],
+        validate=[validate.Length(min=1, max=100), plain_text],
     )
 
     @pre_load
@@ -95,7 +97,11 @@ class RegisterSchema(Schema):
 class LoginSchema(Schema):
     """Credentials: username (any case) and password."""
 
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # No username holds an invisible character; refused before it can count
+    # toward a lockout or reach the login history.
+    username = fields.String(
+        required=True, validate=[validate.Length(min=1, max=64), plain_text]
+    )
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=1024)
     )

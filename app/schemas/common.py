@@ -3,7 +3,8 @@
 import base64
 import binascii
 import re
-from datetime import UTC, date, datetime, time, timedelta
+import unicodedata
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,12 +14,16 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 _MONEY_TEXT = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 ACCOUNT_NUMBER = validate.Regexp(
     r"\A[0-9]{10}\Z", error="Must be a 10-digit account number."
 )
 CENT = Decimal("0.01")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UTC_MIN = datetime.min.replace(tzinfo=UTC)
+UTC_MAX = datetime.max.replace(tzinfo=UTC)
 
 
 def format_cents(cents: int) -> str:
@@ -38,10 +43,33 @@ def isoformat_utc(value: datetime | None) -> str | None:
     return text.replace("+00:00", "Z")
 
 
-def no_control_chars(value: str) -> None:
-    """Refuse control characters in free text."""
-    if _CONTROL_CHARS.search(value):
-        raise ValidationError("Must not contain control characters.")
+def is_ascii_digits(text: str) -> bool:
+    """Tell whether ``text`` is one or more of 0-9 and nothing else.
+
+    ``str.isdigit()`` is true for '²' or '٣' as well, which ``int()`` then refuses
+    or reads as another number: every digit check on outside text uses this.
+    """
+    return _ASCII_DIGITS.fullmatch(text) is not None
+
+
+def plain_text(value: str) -> None:
+    """Refuse characters that are not visible text: the validator of every text field.
+
+    Controls (Unicode category Cc: U+0000-001F, U+007F-009F), format characters
+    (Cf: bidi overrides and isolates such as U+202E and U+2066-2069, zero-width
+    spaces and joiners, U+FEFF), line and paragraph separators (Zl, Zp: U+2028,
+    U+2029) and surrogates (Cs). Each can make stored text show something other
+    than what it holds, or break the line-based tools that display it.
+    """
+    if value.isascii():
+        invisible = _ASCII_CONTROLS.search(value) is not None
+    else:
+        invisible = any(unicodedata.category(char) in _INVISIBLE for char in value)
+    if invisible:
+        raise ValidationError(
+            "Must not contain control, format (such as bidi or zero-width) or "
+            "line-separator characters."
+        )
 
 
 class Money(fields.Field):
@@ -104,11 +132,47 @@ class ObjectIdString(fields.Field):
         return None if value is None else str(value)
 
 
+def utc_position(value: str, *, end: bool = False) -> timedelta:
+    """Place an ISO date or datetime on the UTC timeline, as time since datetime.min.
+
+    Exact wherever it falls, even outside the datetime range (year 1 at +14:00
+    is year 0 in UTC), where ``astimezone()`` raises OverflowError. Zone-less
+    means UTC; precision is BSON's millisecond. As an upper bound (``end``) a
+    date-only value includes its whole day and a datetime its own millisecond.
+
+    :raises ValueError: not an ISO 8601 date or datetime.
+    """
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        return day - date.min + timedelta(days=1 if end else 0)
+    moment = datetime.fromisoformat(value)
+    offset = moment.utcoffset() or timedelta(0)
+    position = moment.replace(tzinfo=None) - datetime.min - offset
+    position -= timedelta(microseconds=position.microseconds % 1000)
+    return position + timedelta(milliseconds=1 if end else 0)
+
+
+def clamped_utc(position: timedelta) -> datetime:
+    """The UTC datetime at ``position``, clamped to the datetime range.
+
+    No stored time lies outside the range, so a bound clamped to its end
+    selects exactly what the bound itself would.
+    """
+    if position <= timedelta(0):
+        return UTC_MIN
+    if position >= UTC_MAX - UTC_MIN:
+        return UTC_MAX
+    return UTC_MIN + position
+
+
 class DateBound(fields.Field):
     """An ISO date or datetime in a query; zone-less means UTC.
 
     As an upper bound (``end=True``) a date-only value includes its whole day, and
     a datetime includes its own millisecond; either way the result is exclusive.
+    A bound beyond either end of the datetime range once in UTC
+    (``to=9999-12-31``, ``from=0001-01-01T00:00:00+14:00``) is clamped to that
+    end rather than overflowing (see ``utc_position``).
     """
 
     default_error_messages = {"invalid": "Must be an ISO 8601 date or datetime."}
@@ -121,18 +185,9 @@ class DateBound(fields.Field):
         if not isinstance(value, str) or not 10 <= len(value) <= 40:
             raise self.make_error("invalid")
         try:
-            if len(value) == 10:
-                day = date.fromisoformat(value)
-                moment = datetime.combine(day, time(), tzinfo=UTC)
-                return moment + timedelta(days=1) if self.end else moment
-            moment = datetime.fromisoformat(value)
+            return clamped_utc(utc_position(value, end=self.end))
         except ValueError as exc:
             raise self.make_error("invalid") from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        moment = moment.astimezone(UTC)
-        moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-        return moment + timedelta(milliseconds=1) if self.end else moment
 
 
 def encode_cursor(doc: dict) -> str:
@@ -161,7 +216,7 @@ class Cursor(fields.Field):
         try:
             raw = decode_cursor_text(value)
             millis_text, oid_text = raw.split(":")
-            if not millis_text.isdigit():
+            if not is_ascii_digits(millis_text):
                 raise ValueError(millis_text)
             created = EPOCH + timedelta(milliseconds=int(millis_text))
             return created, ObjectId(oid_text)
@@ -193,10 +248,14 @@ class DateRangeArgsSchema(PageArgsSchema):
     start = DateBound(data_key="from", load_default=None)
     end = DateBound(data_key="to", end=True, load_default=None)
 
-    @validates_schema
-    def check_order(self, data: dict, **kwargs: Any) -> None:
-        start, end = data.get("start"), data.get("end")
-        if start is not None and end is not None and start >= end:
+    @validates_schema(pass_original=True)
+    def check_order(self, data: dict, original: dict, **kwargs: Any) -> None:
+        if data.get("start") is None or data.get("end") is None:
+            return
+        # Judged where the bounds truly fall: two beyond the same end of the
+        # range clamp to the same instant, yet one may still precede the other.
+        start = utc_position(original["from"])
+        if start >= utc_position(original["to"], end=True):
             raise ValidationError("Must not be before 'from'.", "to")
 
 

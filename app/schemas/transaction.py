@@ -13,8 +13,8 @@ from app.schemas.common import (
     Money,
     ObjectIdString,
     UtcDateTime,
-    no_control_chars,
     page_schema,
+    plain_text,
 )
 
 
@@ -25,7 +25,7 @@ class MovementSchema(Schema):
     description = fields.String(
         load_default=None,
         allow_none=True,
-        validate=[validate.Length(max=140), no_control_chars],
+        validate=[validate.Length(max=140), plain_text],
     )
 
 
@@ -108,7 +108,9 @@ class TransactionListArgsSchema(DateRangeArgsSchema):
 class BankerTransactionArgsSchema(TransactionListArgsSchema):
     """Filters for the banker's view of every transaction."""
 
-    username = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    username = fields.String(
+        load_default=None, validate=[validate.Length(min=1, max=64), plain_text]
+    )
 
 
 TransactionPageSchema = page_schema(TransactionSchema)

@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 from app.controllers import auth as controller
 from app.extensions import auth_rate, limiter
 from app.http import json_body, query_args
+from app.observability import escape_invisible
 from app.openapi import RATE_LIMITED, operation
 from app.schemas.auth import (
     AccessTokenSchema,
@@ -35,7 +36,10 @@ CREDENTIALS = {"username": "alice", "password": "correct horse battery"}
 
 def client() -> dict:
     """Where a request comes from, for the login history."""
-    return {"ip": request.remote_addr, "user_agent": request.user_agent.string}
+    # Anyone may try a login under any name, so the User-Agent shown in a user's
+    # history is a stranger's text: no bidi override or control character in it.
+    agent = escape_invisible(request.user_agent.string)
+    return {"ip": request.remote_addr, "user_agent": agent}
 
 
 @bp.post("/register")

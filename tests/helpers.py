@@ -1,0 +1,40 @@
+"""Shared assertions and small tools for HTTP tests (never a test module's import)."""
+
+from typing import Any
+from urllib.parse import quote
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    """Assert an RFC 9457 problem document of ``status`` and ``code``; return it."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    return body
+
+
+def snapshot(app) -> dict[str, list[Any]]:
+    """Every document of every collection, to compare before and after a request."""
+    from app.db import get_db
+
+    with app.app_context():
+        database = get_db()
+        return {
+            name: sorted(database[name].find({}), key=lambda doc: str(doc["_id"]))
+            for name in sorted(database.list_collection_names())
+        }
+
+
+def url_quote(text: str) -> str:
+    """Percent-encode any text for a path or query, lone surrogates included.
+
+    A lone surrogate has no UTF-8 form; ``surrogatepass`` writes the bytes a
+    careless client would send (``%ED%A0%80`` for U+D800).
+    """
+    return quote(text, safe="", errors="surrogatepass")
