@@ -13,7 +13,7 @@ from app.controllers.banker import ensure_bootstrap_banker
 from app.db import init_db, is_memory_uri
 from app.errors import register_error_handlers
 from app.extensions import jwt
-from app.http import BankRequest
+from app.http import BankFlask
 from app.models.account import AccountModel
 from app.models.audit import AuditModel
 from app.models.idempotency import IdempotencyModel
@@ -27,6 +27,7 @@ from app.models.user import UserModel
 from app.observability import configure_logging, register_request_hooks
 from app.openapi import register_openapi
 from app.security import register_http_policies, register_jwt_callbacks
+from app.serving import register_body_error_handlers
 from app.views import audit, auth, banker, customer, ops
 
 log = logging.getLogger("app")
@@ -38,10 +39,9 @@ class ConfigError(RuntimeError):
 
 def create_app(config_class: type = Config, mongo_client: Any = None) -> Flask:
     """Build the API: config, extensions, blueprints, error handlers, commands."""
-    app = Flask(__name__)
     # Its body stream refuses a chunked body over MAX_CONTENT_LENGTH (413)
-    # instead of cutting it at the limit.
-    app.request_class = BankRequest
+    # instead of cutting it at the limit; its URL map never redirects.
+    app = BankFlask(__name__)
     app.config.from_object(config_class)
     configure_logging(app)
     check_config(app)
@@ -51,6 +51,7 @@ def create_app(config_class: type = Config, mongo_client: Any = None) -> Flask:
     register_extensions(app, mongo_client)
     register_blueprints(app)
     register_error_handlers(app)
+    register_body_error_handlers(app)
     register_commands(app)
     prepare_database(app)
     return app

@@ -8,9 +8,10 @@ import re
 from decimal import Decimal
 from typing import IO
 
-from flask import Request, request
+from flask import Flask, Request, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import Map
 from werkzeug.utils import cached_property
 from werkzeug.wsgi import LimitedStream
 
@@ -59,6 +60,27 @@ class BankRequest(Request):
         if self.content_length is not None and self.content_length > limit:
             raise RequestEntityTooLarge()
         return _BoundedStream(self.environ["wsgi.input"], limit)
+
+
+class _ExactMap(Map):
+    """A URL map that matches paths as written.
+
+    werkzeug merges repeated slashes by answering ``/auth//me`` with a 308
+    redirect whose body is an HTML page, and Flask returns routing redirects
+    without its error handlers. Here such a path is simply not a route: 404,
+    a problem document like any other.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("merge_slashes", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class BankFlask(Flask):
+    """Flask with the request and URL map above."""
+
+    request_class = BankRequest
+    url_map_class = _ExactMap
 
 
 def _refuse_constant(name: str) -> None:

@@ -13,9 +13,10 @@ import json
 from http import HTTPStatus
 from typing import Any
 
+from flask import Flask, Response
 from werkzeug.serving import WSGIRequestHandler
 
-from app.errors import PROBLEM_MIMETYPE
+from app.errors import PROBLEM_MIMETYPE, problem
 
 # Neutral on purpose: software names and versions only help an attacker pick
 # an exploit.
@@ -129,3 +130,22 @@ def harden_gunicorn() -> None:
 
     util.write_error = _gunicorn_error
     wsgi.SERVER = SERVER_HEADER
+
+
+def register_body_error_handlers(app: Flask) -> None:
+    """Answer a request body the server could not read with 400, not 500.
+
+    gunicorn de-chunks a body while the app reads it, so a malformed chunk
+    (a bad size, a missing terminator) or a body that ends early raises from
+    inside the view: gunicorn's own exceptions, which the app would otherwise
+    take for a bug of its own.
+    """
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # not served by gunicorn: werkzeug raises BadRequest
+        return
+
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    def unreadable_body(_error: Exception) -> Response:
+        return problem(400, "invalid_request", "The request body could not be read.")

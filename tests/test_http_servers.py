@@ -233,3 +233,41 @@ def test_hardened_gunicorn_writes_problem_documents(monkeypatch):
             received += chunk
     assert_problem(parse(received), 414, "uri_too_long")
     assert b"Request Line" not in received
+
+
+@pytest.mark.parametrize("kind", sorted(OVERSIZE))
+@pytest.mark.parametrize(
+    "chunks",
+    [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n", b"10\r\n{}"],
+    ids=["bad-size", "missing-terminator", "ends-early"],
+)
+def test_an_unreadable_chunked_body_is_400(servers, kind, chunks):
+    """The app reads the body through the server's de-chunker: whatever that
+    fails on is the client's request, a 400 problem, never a 500."""
+    head = (
+        b"POST /auth/login HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    with socket.create_connection(
+        ("127.0.0.1", servers[kind]), timeout=IO_TIMEOUT_S
+    ) as sock:
+        sock.sendall(head + chunks)
+        sock.shutdown(socket.SHUT_WR)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass
+    status, headers, body = parse(received)
+    assert status == 400, body
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["code"] in ("invalid_request", "invalid_json")
+
+
+@pytest.mark.parametrize("path", ["/auth//me", "//health", "/static//redoc/x.js"])
+def test_a_doubled_slash_is_a_404_problem_not_an_html_redirect(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert "Location" not in response.headers
