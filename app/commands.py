@@ -9,14 +9,16 @@ from marshmallow import ValidationError
 
 from app.controllers import banker as banker_controller
 from app.controllers import ledger as ledger_controller
+from app.core import recovery
+from app.core.idempotency import settle_stale_keys
 from app.errors import UsernameTakenError
-from app.idempotency import settle_stale_keys
 
 
 def run_recovery() -> str:
     """Settle abandoned movements and idempotency claims; describe what it did."""
-    counts = ledger_controller.recover()
-    keys = settle_stale_keys(current_app.config["LEDGER_PENDING_TIMEOUT"])
+    timeout = current_app.config["LEDGER_PENDING_TIMEOUT"]
+    counts = recovery.recover(timeout)
+    keys = settle_stale_keys(timeout)
     text = (
         f"ledger recover: {counts['finished']} finished, {counts['aborted']} undone, "
         f"{counts['released']} released, {keys} idempotency keys settled"

@@ -9,6 +9,8 @@ from marshmallow import ValidationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from werkzeug.exceptions import HTTPException
 
+from app.core import errors as domain
+
 log = logging.getLogger("app.errors")
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -175,6 +177,34 @@ class ServiceUnavailableError(ApiError):
     detail = "The database is not answering."
 
 
+# The one table from the core's domain errors to the API's answers: each maps
+# to the ApiError class that carries its status and code; the domain error's
+# message becomes the problem's detail.
+DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
+    domain.AccountNotFound: AccountNotFoundError,
+    domain.InsufficientFunds: InsufficientFundsError,
+    domain.AccountFrozen: AccountFrozenError,
+    domain.AccountClosed: AccountClosedError,
+    domain.AccountLimitReached: AccountLimitError,
+    domain.AccountBusy: LedgerBusyError,
+}
+
+
+def domain_error_response(error: domain.DomainError) -> Response:
+    """Answer a domain error through the table above."""
+    if isinstance(error, domain.InvalidRequest):
+        return problem(
+            422,
+            "validation_error",
+            "The request is not valid.",
+            errors={error.field: [error.message]},
+        )
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return api_error_response(DOMAIN_ERRORS[cls](error.message))
+    raise TypeError(f"no answer for domain error {type(error).__name__}")
+
+
 def problem(
     status: int,
     code: str,
@@ -234,6 +264,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         return api_error_response(error)
+
+    @app.errorhandler(domain.DomainError)
+    def handle_domain_error(error: domain.DomainError) -> Response:
+        return domain_error_response(error)
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> Response:

@@ -4,7 +4,8 @@ HTTP plumbing around a view: the first request with a key claims it and runs;
 its response (any status below 500) is stored and replayed byte for byte to
 every repeat, with ``Idempotency-Replayed: true``. The claim carries the id the
 request's movement gets in the journal, so a request that died halfway can be
-settled by the ledger and its retry answered from the settled outcome.
+settled by the core (``app.core.idempotency``) and its retry answered by
+rendering the settled outcome here, at the edge.
 """
 
 import hashlib
@@ -12,7 +13,6 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 from functools import wraps
 from typing import Any
@@ -22,7 +22,9 @@ from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
-from app.controllers import ledger as ledger_controller
+from app.controllers.movements import render_movement
+from app.core.idempotency import settle_claim
+from app.core.recovery import posted_movement
 from app.errors import (
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
@@ -103,26 +105,18 @@ def _stored(response: Response) -> dict:
     }
 
 
-def _replay(stored: dict) -> Response:
+def _replay(record: dict) -> Response:
+    """Answer a repeat: the first response, or the outcome recovery settled."""
+    stored = record["response"]
+    if stored is None:
+        # The first request died; recovery stored what happened, not an answer.
+        movement = posted_movement(record["outcome"]["movement_id"])
+        stored = _stored(current_app.make_response((render_movement(movement), 201)))
     response = Response(
         stored["body"], status=stored["status"], mimetype=stored["mimetype"]
     )
     response.headers[REPLAYED] = "true"
     return response
-
-
-def settle_claim(record: dict) -> None:
-    """Settle the movement of a claim whose request stopped; store or free the key.
-
-    A movement that happened gets the response the request would have sent; one
-    that did not frees the key, so the retry runs and moves money exactly once.
-    """
-    body = ledger_controller.settle_movement(record["movement_id"])
-    model = IdempotencyModel()
-    if body is None:
-        model.release(record)
-    else:
-        model.complete(record, _stored(current_app.make_response((body, 201))))
 
 
 def _settle_after_failure(record: dict) -> None:
@@ -140,26 +134,6 @@ def _settle_after_failure(record: dict) -> None:
         log.exception("could not settle movement %s", record["movement_id"])
 
 
-def settle_stale_keys(grace: timedelta) -> int:
-    """Settle every claim left in progress longer than ``grace``; count them.
-
-    A claim whose movement cannot be settled stays in progress (and is logged),
-    so the others are still settled and start-up goes on.
-    """
-    stale = IdempotencyModel().stale(utc_now() - grace)
-    settled = 0
-    for record in stale:
-        try:
-            settle_claim(record)
-        except PyMongoError:
-            raise
-        except Exception:  # noqa: BLE001 - one odd claim must not stop the rest
-            log.exception("could not settle movement %s", record["movement_id"])
-            continue
-        settled += 1
-    return settled
-
-
 def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:
     """Claim the key for this request, or answer from an earlier request."""
     model = IdempotencyModel()
@@ -173,7 +147,7 @@ def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:
         if record["fingerprint"] != fingerprint:
             raise IdempotencyKeyReusedError()
         if record["state"] == "done":
-            return _replay(record["response"])
+            return _replay(record)
         if record["created_at"] > utc_now() - config["LEDGER_PENDING_TIMEOUT"]:
             raise IdempotencyInProgressError(headers={"Retry-After": "1"})
         settle_claim(record)

@@ -1,17 +1,16 @@
-"""JWT callbacks, the roles_required decorator and the password hashing policy."""
+"""JWT callbacks, the roles_required decorator and the HTTP policies."""
 
 import math
 import time
 from collections.abc import Callable
 from datetime import datetime
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any
 
 from flask import Flask, Response, g, request
 from flask_cors import CORS
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from flask_limiter.errors import RateLimitExceeded
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import (
     AccountDisabledError,
@@ -23,29 +22,12 @@ from app.errors import (
     problem,
 )
 from app.extensions import jwt, limiter
+from app.models.session import RevokedSessionModel
+from app.models.user import UserModel
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
 # The user a request's token names, read once per request.
 _USER = "bank.token_user"
-
-
-def hash_password(password: str, method: str) -> str:
-    """Hash a password with the configured scrypt parameters."""
-    return generate_password_hash(password, method=method, salt_length=16)
-
-
-def verify_password(stored_hash: str | None, password: str, method: str) -> bool:
-    """Check a password; without a stored hash, spend the same time and say no."""
-    if stored_hash is None:
-        # An unknown username must cost as much as a wrong password.
-        check_password_hash(_dummy_hash(method), password)
-        return False
-    return check_password_hash(stored_hash, password)
-
-
-@lru_cache(maxsize=4)
-def _dummy_hash(method: str) -> str:
-    return generate_password_hash("not-a-real-password", method=method)
 
 
 def roles_required(*roles: str, kind: str = "access") -> Callable:
@@ -87,8 +69,6 @@ def token_revoked(payload: dict, user: dict | None) -> bool:
     A password change or a disable sets ``tokens_valid_after``: sessions begun
     before it are over, except the one a password change was made from.
     """
-    from app.models.session import RevokedSessionModel
-
     sid = payload.get("sid")
     if user is None or not isinstance(sid, str):
         # Refused right after as token_invalid: by the user look-up, or by
@@ -105,9 +85,6 @@ def token_revoked(payload: dict, user: dict | None) -> bool:
 
 def register_jwt_callbacks(app: Flask) -> None:
     """Answer every flask-jwt-extended failure with a problem document."""
-    # Imported here: app.models.user imports this module's password helpers.
-    from app.models.user import UserModel
-
     @jwt.token_verification_loader
     def belongs_to_a_session(_header: dict, payload: dict) -> bool:
         # Every token is issued by a login session; one without a session id

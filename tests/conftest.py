@@ -4,13 +4,11 @@ import os
 import sys
 import threading
 
-import mongomock
 import pytest
 from werkzeug.serving import make_server
 
-from app import create_app
-from app.config import TestConfig
 from tests.factories import auth_headers, login_headers, make_user
+from tests.helpers import make_app
 
 PASSWORD = "s3cure-enough-Passphrase"
 
@@ -28,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture
 def app():
     """A fresh app on its own in-memory database."""
-    return create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    return make_app()
 
 
 @pytest.fixture

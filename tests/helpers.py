@@ -38,3 +38,16 @@ def url_quote(text: str) -> str:
     careless client would send (``%ED%A0%80`` for U+D800).
     """
     return quote(text, safe="", errors="surrogatepass")
+
+
+def make_app(config: type | None = None, client: Any = None):
+    """A fresh app on its own in-memory database (or on ``client``)."""
+    import mongomock
+
+    from app import create_app
+    from app.config import TestConfig
+
+    return create_app(
+        config or TestConfig,
+        mongo_client=client or mongomock.MongoClient(tz_aware=True),
+    )

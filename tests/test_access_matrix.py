@@ -10,14 +10,12 @@ after their token was issued, and a token revoked by logout.
 from dataclasses import dataclass
 from typing import Any
 
-import mongomock
 import pytest
 
-from app import create_app
-from app.config import TestConfig
 from app.models import utc_now
 from tests.conftest import PASSWORD, register
 from tests.factories import fund, make_user
+from tests.helpers import make_app
 
 PRINCIPALS = (
     "anonymous",
@@ -55,7 +53,7 @@ class World:
 
 
 def build_world() -> World:
-    app = create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    app = make_app()
     client = app.test_client()
     customer = register(client, "carol")
     dave = register(client, "dave")
@@ -207,7 +205,7 @@ def app_routes(app) -> list[tuple[str, str, str]]:
 
 
 ALL_ROUTES = app_routes(
-    create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    make_app()
 )
 
 

@@ -141,7 +141,7 @@ def test_login_returns_bearer_tokens(client):
 def test_wrong_password_and_unknown_user_get_the_same_answer(client, monkeypatch):
     register(client)
     hashed = []
-    import app.security as security
+    import app.passwords as security
 
     real_check = security.check_password_hash
 

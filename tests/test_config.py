@@ -9,11 +9,12 @@ from app import ConfigError, create_app
 from app.config import Config, TestConfig
 from app.db import is_memory_uri, make_client
 from tests.conftest import PASSWORD
+from tests.helpers import make_app
 
 
 def build(**settings):
     config = type("Custom", (TestConfig,), settings)
-    return create_app(config, mongo_client=mongomock.MongoClient(tz_aware=True))
+    return make_app(config)
 
 
 @pytest.mark.parametrize(

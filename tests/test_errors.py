@@ -65,7 +65,7 @@ def test_wrong_method_returns_405_with_allow(client):
 def test_unexpected_exception_returns_500_without_internals(
     app, client, customer, monkeypatch, caplog
 ):
-    from app.controllers import customer as controller
+    from app.controllers import accounts as controller
 
     def explode(*args, **kwargs):
         raise KeyError("secret internal detail")

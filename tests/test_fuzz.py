@@ -6,7 +6,6 @@ answer must be no 5xx, a documented status, the documented content type and
 headers, and a body that matches the documented schema.
 """
 
-import mongomock
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -21,11 +20,10 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from app import create_app
-from app.config import TestConfig
 from app.models.user import UserModel
 from tests.conftest import PASSWORD, register
 from tests.factories import auth_headers, fund, make_user
+from tests.helpers import make_app
 
 CHECKS = [
     not_a_server_error,
@@ -45,7 +43,7 @@ MAX_EXAMPLES = 40
 
 def make_fuzz_app():
     """One app for the whole run, with a funded customer and a banker."""
-    app = create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    app = make_app()
     client = app.test_client()
     customer = register(client, "fuzzy")
     register(client, "target")  # an account to transfer to

@@ -216,7 +216,14 @@ def test_recovery_runs_at_start_up(app, customer, setting):
     with restarted.app_context():
         assert check_report()["ok"]
         record = get_db()["idempotency_keys"].find_one({})
-    assert record["state"] == "done" and record["response"]["status"] == 201
+    # Recovery stores the domain outcome (the movement), not an HTTP answer;
+    # the retry renders it.
+    assert record["state"] == "done" and record["response"] is None
+    assert record["outcome"] == {"movement_id": record["movement_id"]}
+    retry = send(restarted.test_client(), "deposit", customer, None)
+    assert retry.status_code == 201
+    assert retry.headers["Idempotency-Replayed"] == "true"
+    assert retry.get_json()["balance"] == "15.00"
 
 
 @pytest.mark.parametrize("kind", list(MOVEMENTS))

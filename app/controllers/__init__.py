@@ -1,22 +1,16 @@
-"""Use cases: validate input, apply the business rules, call the models."""
+"""The edge's controllers: validate input, call one use case, render the result.
 
-from bson import ObjectId
-from marshmallow import Schema
+One module per feature (accounts, movements, transfers, transactions, auth,
+banker administration, audit, ledger, ops).
+"""
 
-from app.models.transaction import TransactionModel
-from app.schemas.common import page
+from flask import g, has_request_context, request
+
+from app.core.movements import Caller
 
 
-def transaction_page(
-    query: dict, account_ids: list[ObjectId] | None, schema: Schema
-) -> dict:
-    """Return one page of posted transactions for validated list ``query``."""
-    docs, has_more = TransactionModel().list_posted(
-        query["limit"],
-        after=query["cursor"],
-        account_ids=account_ids,
-        type_=query["type"],
-        start=query["start"],
-        end=query["end"],
-    )
-    return page(schema.dump(docs, many=True), docs, has_more)
+def caller(user: dict) -> Caller:
+    """The authenticated user with the request's address and id, for the core."""
+    if not has_request_context():
+        return Caller(user)
+    return Caller(user, ip=request.remote_addr, request_id=g.get("request_id"))

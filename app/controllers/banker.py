@@ -2,9 +2,9 @@
 
 from app import audit
 from app.controllers import auth as auth_controller
-from app.controllers import transaction_page
+from app.controllers.accounts import open_for
 from app.controllers.auth import create_user
-from app.controllers.customer import open_extra_account
+from app.controllers.transactions import transaction_page
 from app.errors import (
     AccountClosedError,
     AccountNotEmptyError,
@@ -171,7 +171,7 @@ def open_account(actor: dict, payload: object) -> dict:
         raise UserNotFoundError()
     if user["role"] != "customer":
         raise NotACustomerError()
-    account = open_extra_account(user, data["kind"])
+    account = open_for(user, data["kind"])
     audit.record(
         "account_opened",
         actor=actor["username"],

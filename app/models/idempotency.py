@@ -2,7 +2,8 @@
 
 A record is claimed ``in_progress`` before a money-moving request runs, carries
 the id the request's movement will have, and becomes ``done`` with the response
-to replay. Expired records are deleted by a TTL index (emulated in memory).
+to replay (or, when recovery settled it, the domain outcome to render). Expired
+records are deleted by a TTL index (emulated in memory).
 """
 
 from datetime import datetime, timedelta
@@ -64,15 +65,25 @@ class IdempotencyModel:
             )
         raise RuntimeError(f"could not claim idempotency key {doc['_id']}")
 
-    def complete(self, record: dict, response: dict) -> bool:
-        """Store the response to replay; False if the claim is no longer ours."""
+    def complete(
+        self,
+        record: dict,
+        response: dict | None = None,
+        outcome: dict | None = None,
+    ) -> bool:
+        """Store what a repeat gets; False if the claim is no longer ours.
+
+        ``response``: the first request's own answer, replayed byte for byte.
+        ``outcome``: a domain result (``{"movement_id"}``) settled after that
+        request died, which the edge renders when the repeat arrives.
+        """
         result = self.collection.update_one(
             {
                 "_id": record["_id"],
                 "movement_id": record["movement_id"],
                 "state": "in_progress",
             },
-            {"$set": {"state": "done", "response": response}},
+            {"$set": {"state": "done", "response": response, "outcome": outcome}},
         )
         return result.matched_count == 1
 
@@ -85,10 +96,6 @@ class IdempotencyModel:
                 "state": "in_progress",
             }
         )
-
-    def find(self, record_id: str) -> dict | None:
-        """Return a record by id, or None."""
-        return self.collection.find_one({"_id": record_id})
 
     def stale(self, cutoff: datetime) -> list[dict]:
         """Return in-progress records claimed at or before ``cutoff``."""

@@ -112,6 +112,7 @@ changes nothing the second time.
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
@@ -127,6 +128,18 @@ CREDIT_TYPES = ("deposit", "transfer_in")
 COMMIT_ATTEMPTS = 64
 
 
+class Refusal(StrEnum):
+    """Why the ledger refused a movement (stored in rejected entries' reason)."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    ACCOUNT_FROZEN = "account_frozen"
+    ACCOUNT_CLOSED = "account_closed"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    # Recovery fenced the account past the entry: the request stalled too long.
+    EXPIRED = "expired"
+    BUSY = "busy"
+
+
 class LedgerRefusal(Exception):
     """A movement the ledger refused; nothing moved.
 
@@ -134,7 +147,7 @@ class LedgerRefusal(Exception):
     """
 
     def __init__(
-        self, reason: str, balance_cents: int | None = None, side: str = "source"
+        self, reason: Refusal, balance_cents: int | None = None, side: str = "source"
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -145,7 +158,7 @@ class LedgerRefusal(Exception):
 class LedgerBusy(Exception):
     """The account changed under every attempt; the movement may be retried."""
 
-    reason = "busy"
+    reason = Refusal.BUSY
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,7 @@ def refuse_unknown_target(source: dict, amount_cents: int) -> LedgerRefusal:
     """
     probe = {"delta_cents": -amount_cents, "created_at": utc_now()}
     return _source_refusal(source, probe) or LedgerRefusal(
-        "account_not_found", side="target"
+        Refusal.ACCOUNT_NOT_FOUND, side="target"
     )
 
 
@@ -270,7 +283,7 @@ def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
     """
     refusal = _refusal(source, entry, "source")
     if refusal is None and source["balance_cents"] + entry["delta_cents"] < 0:
-        refusal = LedgerRefusal("insufficient_funds", source["balance_cents"])
+        refusal = LedgerRefusal(Refusal.INSUFFICIENT_FUNDS, source["balance_cents"])
     return refusal
 
 
@@ -342,11 +355,11 @@ def _move(
 def _refusal(account: dict | None, entry: dict, side: str) -> LedgerRefusal | None:
     """Say why ``account`` cannot take ``entry`` now, or None if it can."""
     if account is None:
-        return LedgerRefusal("account_not_found", side=side)
+        return LedgerRefusal(Refusal.ACCOUNT_NOT_FOUND, side=side)
     if account["status"] != "active":
-        return LedgerRefusal(f"account_{account['status']}", side=side)
+        return LedgerRefusal(Refusal(f"account_{account['status']}"), side=side)
     if account["fenced_until"] >= entry["created_at"]:
-        return LedgerRefusal("expired", side=side)
+        return LedgerRefusal(Refusal.EXPIRED, side=side)
     return None
 
 
@@ -365,7 +378,7 @@ def _commit(account: dict, entry: dict) -> dict:
             raise refusal
         balance = account["balance_cents"]
         if balance + delta < 0:
-            raise LedgerRefusal("insufficient_funds", balance)
+            raise LedgerRefusal(Refusal.INSUFFICIENT_FUNDS, balance)
         record = {
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,

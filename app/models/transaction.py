@@ -32,13 +32,17 @@ class TransactionModel:
         self.collection.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
         self.collection.create_index([("status", ASCENDING), ("posted_at", ASCENDING)])
 
+    def find_entry(self, entry_id: ObjectId) -> dict | None:
+        """Return one journal entry by id, or None."""
+        return self.collection.find_one({"_id": entry_id})
+
     def movements_posted_between(self, since: datetime, until: datetime) -> Any:
-        """Stream the movements posted in [since, until): one entry each (a
+        """Stream the movements posted in [since, until]: one entry each (a
         deposit, a withdrawal, or a transfer's out leg)."""
         return self.collection.find(
             {
                 "status": "posted",
-                "posted_at": {"$gte": since, "$lt": until},
+                "posted_at": {"$gte": since, "$lte": until},
                 "type": {"$in": ["deposit", "withdrawal", "transfer_out"]},
             }
         )

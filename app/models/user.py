@@ -9,7 +9,7 @@ from pymongo import ASCENDING
 
 from app.db import get_db
 from app.models import EPOCH, to_object_id, utc_now
-from app.security import hash_password, verify_password
+from app.passwords import hash_password, verify_password
 
 ROLES = ("customer", "banker", "auditor")
 STAFF_ROLES = ("banker", "auditor")

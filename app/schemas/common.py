@@ -13,6 +13,8 @@ from bson.errors import InvalidId
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.models import EPOCH
+
 _MONEY_TEXT = re.compile(r"-?[0-9]{1,40}(\.[0-9]{1,40})?")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _ASCII_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
@@ -21,7 +23,6 @@ ACCOUNT_NUMBER = validate.Regexp(
     r"\A[0-9]{10}\Z", error="Must be a 10-digit account number."
 )
 CENT = Decimal("0.01")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UTC_MIN = datetime.min.replace(tzinfo=UTC)
 UTC_MAX = datetime.max.replace(tzinfo=UTC)
 

@@ -118,7 +118,6 @@ BankerTransactionPageSchema = page_schema(BankerTransactionSchema)
 
 amount_schema = AmountSchema()
 transfer_schema = TransferSchema()
-transfer_result_schema = TransferResultSchema()
 transaction_schema = TransactionSchema()
 movement_result_schema = MovementResultSchema()
 transfer_response_schema = TransferResponseSchema()

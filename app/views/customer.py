@@ -3,7 +3,7 @@
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
-from app.controllers import customer as controller
+from app.controllers import accounts, movements, transactions, transfers
 from app.extensions import authenticated_user, limiter, money_rate
 from app.http import json_body, query_args
 from app.idempotency import idempotent, movement_id
@@ -76,7 +76,7 @@ def moves_money(response: type, body: type, example: dict):
 @roles_required("customer")
 def get_balance():
     """Return the balance of the caller's account."""
-    return controller.get_balance(current_user, query_args()), 200
+    return accounts.get_balance(current_user, query_args()), 200
 
 
 @bp.get("/accounts")
@@ -84,7 +84,7 @@ def get_balance():
 @roles_required("customer")
 def list_accounts():
     """List the caller's accounts, newest first."""
-    return controller.list_accounts(current_user, query_args()), 200
+    return accounts.list_accounts(current_user, query_args()), 200
 
 
 @bp.post("/accounts")
@@ -101,7 +101,7 @@ def list_accounts():
 @roles_required("customer")
 def open_account():
     """Open another account for the caller."""
-    return controller.open_account(current_user, json_body()), 201
+    return accounts.open_account(current_user, json_body()), 201
 
 
 @bp.get("/accounts/<account_number>")
@@ -109,7 +109,7 @@ def open_account():
 @roles_required("customer")
 def get_account(account_number: str):
     """Show one of the caller's accounts."""
-    return controller.get_account(current_user, account_number), 200
+    return accounts.get_account(current_user, account_number), 200
 
 
 @bp.post("/deposit")
@@ -120,7 +120,7 @@ def get_account(account_number: str):
 )
 def deposit():
     """Deposit money into the caller's account."""
-    return controller.deposit(current_user, json_body(), movement_id()), 201
+    return movements.deposit(current_user, json_body(), movement_id()), 201
 
 
 @bp.post("/withdraw")
@@ -131,7 +131,7 @@ def deposit():
 )
 def withdraw():
     """Withdraw money from the caller's account."""
-    return controller.withdraw(current_user, json_body(), movement_id()), 201
+    return movements.withdraw(current_user, json_body(), movement_id()), 201
 
 
 @bp.post("/transfers")
@@ -142,7 +142,7 @@ def withdraw():
 )
 def transfer():
     """Move money from the caller's account to another account."""
-    return controller.transfer(current_user, json_body(), movement_id()), 201
+    return transfers.transfer(current_user, json_body(), movement_id()), 201
 
 
 @bp.get("/transactions")
@@ -152,4 +152,4 @@ def transfer():
 @roles_required("customer")
 def list_transactions():
     """List the caller's transactions, newest first."""
-    return controller.list_transactions(current_user, query_args()), 200
+    return transactions.list_transactions(current_user, query_args()), 200

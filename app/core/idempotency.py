@@ -1,0 +1,50 @@
+"""Exactly-once for keyed operations: settle claims whose request stopped.
+
+A claim (``app.models.idempotency``) carries the id its movement gets in the
+journal. When the request that holds it dies, the movement is settled by the
+ledger and the claim either freed (nothing moved: the retry runs afresh) or
+completed with the *domain outcome*, the movement id; the edge renders that
+outcome when the retry arrives. Nothing here builds an HTTP response, so the
+CLI, start-up and the job runner use the same machinery.
+"""
+
+import logging
+from datetime import timedelta
+
+from pymongo.errors import PyMongoError
+
+from app.core.recovery import settle_movement
+from app.models import utc_now
+from app.models.idempotency import IdempotencyModel
+
+log = logging.getLogger("app.idempotency")
+
+
+def settle_claim(record: dict) -> None:
+    """Settle the movement of a claim whose request stopped; complete or free it."""
+    movement = settle_movement(record["movement_id"])
+    model = IdempotencyModel()
+    if movement is None:
+        model.release(record)
+    else:
+        model.complete(record, outcome={"movement_id": movement.movement_id})
+
+
+def settle_stale_keys(grace: timedelta) -> int:
+    """Settle every claim left in progress longer than ``grace``; count them.
+
+    A claim whose movement cannot be settled stays in progress (and is logged),
+    so the others are still settled and start-up goes on.
+    """
+    stale = IdempotencyModel().stale(utc_now() - grace)
+    settled = 0
+    for record in stale:
+        try:
+            settle_claim(record)
+        except PyMongoError:
+            raise
+        except Exception:  # noqa: BLE001 - one odd claim must not stop the rest
+            log.exception("could not settle movement %s", record["movement_id"])
+            continue
+        settled += 1
+    return settled

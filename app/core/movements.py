@@ -1,0 +1,246 @@
+"""Use cases that move money: deposit, withdraw, transfer, each exactly once.
+
+A use case takes typed orders and the caller, runs the rules in order, and
+hands the movement to the ledger (``app.models.ledger``), the only code that
+changes a balance. What the ledger refuses comes back as a domain error.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from pymongo.errors import PyMongoError
+
+from app.core.accounts import own_account
+from app.core.errors import (
+    AccountBusy,
+    AccountClosed,
+    AccountFrozen,
+    AccountNotFound,
+    DomainError,
+    InsufficientFunds,
+    InvalidRequest,
+)
+from app.models import ledger
+from app.models.account import AccountModel
+from app.models.audit import AuditModel
+from app.models.ledger import Refusal
+
+log = logging.getLogger("app.audit")
+# The audit action of each kind of movement, by the type of its (out) entry.
+ACTIONS = {"deposit": "deposit", "withdrawal": "withdrawal", "transfer_out": "transfer"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and from where (for the audit trail)."""
+
+    user: dict  # the user document: at least _id and username
+    ip: str | None = None
+    request_id: str | None = None
+
+    @property
+    def username(self) -> str:
+        return self.user["username"]
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """Put ``cents`` into one of the caller's accounts (default: primary)."""
+
+    cents: int
+    account_number: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """Take ``cents`` out of one of the caller's accounts (default: primary)."""
+
+    cents: int
+    account_number: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferOrder:
+    """Move ``cents`` from one of the caller's accounts to any active account."""
+
+    to_account_number: str
+    cents: int
+    from_account_number: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Movement:
+    """A posted movement: its journal entries (one, or a transfer's two legs)."""
+
+    entries: tuple[dict, ...]
+
+    @property
+    def first(self) -> dict:
+        """The deposit's or withdrawal's entry, or a transfer's out leg."""
+        return next(
+            (e for e in self.entries if e["type"] == "transfer_out"), self.entries[0]
+        )
+
+    @property
+    def movement_id(self) -> ObjectId:
+        return self.first["transfer_id"] or self.first["_id"]
+
+
+def deposit(
+    caller: Caller, order: Deposit, *, currency: str, movement_id: ObjectId | None
+) -> Movement:
+    """Credit the caller's account, exactly once per movement id.
+
+    :raises AccountNotFound: the account is not the caller's.
+    :raises AccountFrozen: the account is frozen.
+    :raises AccountClosed: the account is closed.
+    :raises AccountBusy: the account kept changing; a retry is safe.
+    """
+    account = own_account(caller.user, order.account_number, currency)
+    entry = _in_ledger(
+        order.cents,
+        ledger.deposit,
+        account,
+        order.cents,
+        order.description,
+        movement_id,
+    )
+    return _posted(caller, (entry,))
+
+
+def withdraw(
+    caller: Caller, order: Withdrawal, *, currency: str, movement_id: ObjectId | None
+) -> Movement:
+    """Debit the caller's account if the balance covers it, exactly once.
+
+    :raises AccountNotFound: the account is not the caller's.
+    :raises InsufficientFunds: the balance is lower than the amount.
+    :raises AccountFrozen: the account is frozen.
+    :raises AccountClosed: the account is closed.
+    :raises AccountBusy: the account kept changing; a retry is safe.
+    """
+    account = own_account(caller.user, order.account_number, currency)
+    entry = _in_ledger(
+        order.cents,
+        ledger.withdraw,
+        account,
+        order.cents,
+        order.description,
+        movement_id,
+    )
+    return _posted(caller, (entry,))
+
+
+def transfer(
+    caller: Caller,
+    order: TransferOrder,
+    *,
+    currency: str,
+    movement_id: ObjectId | None,
+) -> Movement:
+    """Move money from the caller's account to another: both legs or neither.
+
+    The source is judged before the target, so a caller who could not pay
+    learns nothing about the target number.
+
+    :raises InvalidRequest: the source and the target are the same account.
+    :raises AccountNotFound: the source is not the caller's, or no such target.
+    :raises InsufficientFunds: the source balance is lower than the amount.
+    :raises AccountFrozen: either account is frozen.
+    :raises AccountClosed: either account is closed.
+    :raises AccountBusy: an account kept changing; a retry is safe.
+    """
+    source = own_account(caller.user, order.from_account_number, currency)
+    if source["account_number"] == order.to_account_number:
+        # The source defaulted to the primary account, which is also the target.
+        raise InvalidRequest(
+            "to_account_number", "Must differ from the source account."
+        )
+    target = AccountModel().find_by_number(order.to_account_number)
+    if target is None:
+        raise _domain_error(
+            ledger.refuse_unknown_target(source, order.cents), order.cents
+        )
+    done = _in_ledger(
+        order.cents,
+        ledger.transfer,
+        source,
+        target,
+        order.cents,
+        order.description,
+        movement_id,
+    )
+    return _posted(caller, (done.out_entry, done.in_entry))
+
+
+def _in_ledger(requested_cents: int, step: Callable, *args: Any) -> Any:
+    """Run a ledger movement, turning its refusals into domain errors."""
+    try:
+        return step(*args)
+    except ledger.LedgerRefusal as refusal:
+        raise _domain_error(refusal, requested_cents) from None
+    except ledger.LedgerBusy:
+        raise AccountBusy() from None
+
+
+def _domain_error(refusal: ledger.LedgerRefusal, requested_cents: int) -> DomainError:
+    reason = refusal.reason
+    if reason is Refusal.INSUFFICIENT_FUNDS:
+        return InsufficientFunds(refusal.balance_cents or 0, requested_cents)
+    if reason is Refusal.ACCOUNT_FROZEN:
+        return AccountFrozen(refusal.side)
+    if reason is Refusal.ACCOUNT_CLOSED:
+        return AccountClosed(refusal.side)
+    if reason in (Refusal.EXPIRED, Refusal.BUSY):
+        # EXPIRED: recovery abandoned this movement while the request stalled.
+        return AccountBusy()
+    return AccountNotFound()
+
+
+def _posted(caller: Caller, entries: tuple[dict, ...]) -> Movement:
+    movement = Movement(entries)
+    audit_movement(movement, actor=caller.username, caller=caller)
+    return movement
+
+
+def audit_movement(
+    movement: Movement,
+    *,
+    actor: str | None,
+    caller: Caller | None = None,
+    recovered: bool = False,
+) -> None:
+    """Append the audit entry of a posted money movement.
+
+    The money has moved by now, so a failure here is logged, never raised (the
+    client would retry a movement that happened). Recovery calls this too, with
+    ``recovered``, for movements whose request died before their entry was
+    written; it looks for one first.
+    """
+    out = movement.first
+    movement_id = str(movement.movement_id)
+    details: dict = {"movement_id": movement_id, "amount_cents": out["amount_cents"]}
+    if out["type"] == "transfer_out":
+        details["to_account_number"] = out["counterparty_account_number"]
+    if recovered:
+        details["recovered"] = True
+    action = ACTIONS[out["type"]]
+    try:
+        if recovered and AuditModel().has_movement(movement_id):
+            return
+        AuditModel().append(
+            action,
+            actor=actor,
+            target=out["account_number"],
+            ip=caller.ip if caller else None,
+            request_id=caller.request_id if caller else None,
+            details=details,
+        )
+    except (PyMongoError, RuntimeError, ValueError, TypeError):
+        log.exception("audit entry not written: %s %s", action, movement_id)
