@@ -30,7 +30,7 @@ SINGLE = [
 ]
 TRANSFER = [
     ("transactions", "insert_many"),  # 1. both legs, pending
-    ("accounts", "update_one"),  # 2. hold on the target
+    ("accounts", "find_one_and_update"),  # 2. hold on the target
     ("accounts", "update_one"),  # 3. commit point: debit the source
     ("accounts", "update_one"),  # 4. credit the target
     ("transactions", "update_one"),  # 5. post out

@@ -17,8 +17,8 @@ CEILINGS = {
     "balance": 3,  # user, session revocation, account
     "deposit": 7,  # + account, journal, commit, post, release
     "deposit+key": 9,  # + claim, answer
-    "transfer": 13,  # + target, hold, debit, credit (re-read), 2 posts, 2 releases
-    "transfer+key": 15,
+    "transfer": 12,  # + target, hold, debit, credit, 2 posts, 2 releases
+    "transfer+key": 14,
 }
 
 

@@ -116,6 +116,7 @@ from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument
 from pymongo.errors import PyMongoError
 
 from app.db import get_db
@@ -244,7 +245,7 @@ def transfer(
         _close(in_entry, "rejected", f"source_{refusal.reason}")
         raise refusal
     try:
-        _hold(target, in_entry)  # step 2
+        held = _hold(target, in_entry)  # step 2
     except (LedgerRefusal, LedgerBusy) as refusal:
         _close(out_entry, "rejected", f"target_{refusal.reason}")
         _close(in_entry, "rejected", refusal.reason)
@@ -256,7 +257,7 @@ def transfer(
         _close(out_entry, "rejected", refusal.reason)
         _close(in_entry, "rejected", f"source_{refusal.reason}")
         raise
-    in_record = _credit(target, in_entry)  # step 4
+    in_record = _credit(held, in_entry)  # step 4
     _post(out_entry, out_record)  # step 5
     _post(in_entry, in_record)
     _release(source["_id"], out_id)  # step 6
@@ -403,19 +404,21 @@ def _commit(account: dict, entry: dict) -> dict:
     raise LedgerBusy(str(account["_id"]))
 
 
-def _hold(target: dict, entry: dict) -> None:
+def _hold(target: dict, entry: dict) -> dict:
     """Reserve the target's acceptance of an incoming leg (transfer step 2).
 
-    A miss is judged on a fresh read: refused when that read says the target
-    cannot take the leg, done when it shows the hold. Anything else means the
-    status changed between the update and the read (frozen, then active again),
-    so the update is tried again: a hold is never assumed, only seen.
+    Return the target as it is with the hold, so the credit needs no read of
+    its own. A miss is judged on a fresh read: refused when that read says the
+    target cannot take the leg, done when it shows the hold. Anything else
+    means the status changed between the update and the read (frozen, then
+    active again), so the update is tried again: a hold is never assumed, only
+    seen.
 
     :raises LedgerRefusal: the target is not active, or recovery fenced it.
     :raises LedgerBusy: the target's status kept changing under every attempt.
     """
     for _attempt in range(COMMIT_ATTEMPTS):
-        result = _accounts().update_one(
+        held = _accounts().find_one_and_update(
             {
                 "_id": target["_id"],
                 "status": "active",
@@ -423,15 +426,16 @@ def _hold(target: dict, entry: dict) -> None:
                 "holds": {"$ne": entry["_id"]},
             },
             {"$push": {"holds": entry["_id"]}},
+            return_document=ReturnDocument.AFTER,
         )
-        if result.matched_count == 1:
-            return
+        if held is not None:
+            return held
         current = _accounts().find_one({"_id": target["_id"]})
         refusal = _refusal(current, entry, "target")
         if refusal is not None:
             raise refusal
         if entry["_id"] in current["holds"]:
-            return
+            return current
     raise LedgerBusy(str(target["_id"]))
 
 
