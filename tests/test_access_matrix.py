@@ -153,6 +153,7 @@ ROUTES = {
     ("GET", "/banker/accounts"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/transactions"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/ledger/check"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/ledger/summary"): (STAFF_READ, 200, None, False),
     ("GET", "/audit/events"): (STAFF_READ, 200, None, False),
     ("GET", "/audit/verify"): (STAFF_READ, 200, None, False),
     ("POST", "/banker/staff"): (BANKER, 201, new_staff, False),

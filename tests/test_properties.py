@@ -326,6 +326,7 @@ class BankMachine(RuleBasedStateMachine):
         total = self.deposited - self.withdrawn
         assert sum(stored.values()) == total, (stored, total)
         assert report["ok"], report["problems"]
+        assert report["balanced"]
         assert report["total_balance"] == fmt(total), report
 
     @invariant()

@@ -87,6 +87,7 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
     recover(app)
     report = check(app)
     assert report["ok"], report["problems"]
+    assert report["balanced"]
     after_recovery = balances(app, mine, theirs)
     assert after_recovery == (moved if crash_after >= commit_at else before)
 

@@ -91,6 +91,7 @@ class Bench:
         """Reconcile, then drop the case's documents: each case starts small."""
         report = check(self.app)
         assert report["ok"], report["problems"]
+        assert report["balanced"]
         ids = [account["_id"] for account in (source, target) if account]
         with self.app.app_context():
             db = get_db()

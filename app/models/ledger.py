@@ -125,6 +125,19 @@ from app.models import utc_now
 log = logging.getLogger("app.ledger")
 
 CREDIT_TYPES = ("deposit", "transfer_in")
+# The bank's own side of the books. Their balances are derived from the journal
+# (each one-sided entry names its contra account), never stored in a document
+# that every movement would write. Same sign as account balances: a deposit of
+# 10.00 lowers "cash" by 10.00, so customers plus system always sum to zero.
+SYSTEM_ACCOUNTS = ("cash", "loan_funds", "interest_income", "fees")
+# The system account on the other side of each one-sided entry type; a
+# transfer's legs balance each other and have none.
+CONTRA_ACCOUNTS = {"deposit": "cash", "withdrawal": "cash"}
+
+
+def contra_of(entry: dict) -> str | None:
+    """The system account that balances ``entry`` (older entries: by type)."""
+    return entry.get("contra_account") or CONTRA_ACCOUNTS.get(entry["type"])
 # Compare-and-set attempts before a movement gives up on a very hot account.
 COMMIT_ATTEMPTS = 64
 
@@ -319,6 +332,7 @@ def _new_entry(
         "seq": None,
         "description": description,
         "counterparty_account_number": counterparty,
+        "contra_account": CONTRA_ACCOUNTS.get(type_),
         "transfer_id": transfer_id,
         "pair_id": pair_id,
         "status": "pending",

@@ -9,7 +9,9 @@ The checks, per the ledger's protocol (app.models.ledger):
   delta, ending at the balance;
 - every transfer with a posted leg has exactly two posted legs, one out and one
   in, for the same amount, netting to zero;
-- no entry is still pending after the timeout, and no hold outlives its entry.
+- no entry is still pending after the timeout, and no hold outlives its entry;
+- the books balance: the customers' balances plus the system accounts, derived
+  from the one-sided entries' contra accounts, sum to zero.
 """
 
 from collections import defaultdict
@@ -17,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from app.db import get_db
+from app.models.ledger import SYSTEM_ACCOUNTS, contra_of
 
 
 def _problem(code: str, detail: str, **where: Any) -> dict:
@@ -40,6 +43,7 @@ def check(stale_before: datetime) -> dict:
             "seq": 1,
             "status": 1,
             "transfer_id": 1,
+            "contra_account": 1,
             "created_at": 1,
         },
     )
@@ -64,6 +68,7 @@ def check(stale_before: datetime) -> dict:
                 )
             )
     total = 0
+    system: dict[str, int] = dict.fromkeys(SYSTEM_ACCOUNTS, 0)
     for account in accounts:
         number = account["account_number"]
         chain = applied[account["_id"]]
@@ -74,6 +79,10 @@ def check(stale_before: datetime) -> dict:
                     (record["seq"], entry["delta_cents"], record["balance_after"])
                 )
         problems.extend(_check_account(account, chain))
+        for record in account["pending_entries"]:
+            entry = by_id.get(record["id"])
+            if entry is not None and entry["status"] == "pending":
+                _book_contra(system, entry)
         for entry_id in account["holds"]:
             entry = by_id.get(entry_id)
             if entry is None or entry["status"] != "pending":
@@ -86,16 +95,41 @@ def check(stale_before: datetime) -> dict:
                     )
                 )
         total += account["balance_cents"]
+    for entry in by_id.values():
+        if entry["status"] == "posted":
+            _book_contra(system, entry)
     for transfer_id, pair in legs.items():
         problems.extend(_check_transfer(transfer_id, pair, stale_before))
+    balanced = total + sum(system.values()) == 0
+    if not balanced:
+        problems.append(
+            _problem(
+                "books_unbalanced",
+                f"customers {total} cents and system accounts "
+                f"{sum(system.values())} cents do not sum to zero",
+            )
+        )
     return {
         "ok": not problems,
+        "balanced": balanced,
+        "system_cents": system,
         "accounts": len(accounts),
         "entries": len(by_id),
         "transfers": len(legs),
         "total_balance_cents": total,
         "problems": problems,
     }
+
+
+def _book_contra(system: dict[str, int], entry: dict) -> None:
+    """Book the bank's side of an applied one-sided entry (the opposite delta).
+
+    An entry that is neither a transfer leg nor has a contra account books
+    nothing, so its money shows as the books not balancing.
+    """
+    contra = contra_of(entry)
+    if contra is not None:
+        system[contra] = system.get(contra, 0) - entry["delta_cents"]
 
 
 def _check_account(account: dict, chain: list[tuple]) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Schemas for the operational routes: health and the ledger check."""
+"""Schemas for the operational routes: health, the ledger check and summary."""
 
 from marshmallow import Schema, fields
 
@@ -20,7 +20,7 @@ class LedgerProblemSchema(Schema):
         metadata={
             "description": "balance_mismatch, negative_balance, history_break, "
             "sequence_mismatch, transfer_legs, transfer_unbalanced, "
-            "stale_pending or orphan_hold.",
+            "stale_pending, orphan_hold or books_unbalanced.",
             "example": "balance_mismatch",
         },
     )
@@ -34,6 +34,10 @@ class LedgerReportSchema(Schema):
     """The reconciliation of every balance with the journal."""
 
     ok = fields.Boolean(required=True)
+    balanced = fields.Boolean(
+        required=True,
+        metadata={"description": "Customers plus system accounts sum to zero."},
+    )
     accounts = fields.Integer(required=True, strict=True)
     entries = fields.Integer(required=True, strict=True)
     transfers = fields.Integer(required=True, strict=True)
@@ -42,5 +46,26 @@ class LedgerReportSchema(Schema):
     problems = fields.List(fields.Nested(LedgerProblemSchema), required=True)
 
 
+class SystemAccountSchema(Schema):
+    """One of the bank's own accounts, derived from the journal."""
+
+    name = fields.String(required=True, metadata={"example": "cash"})
+    balance = Cents(required=True, attribute="balance_cents")
+
+
+class LedgerSummarySchema(Schema):
+    """The trial balance: customers against the bank's own side."""
+
+    customer_total = Cents(required=True, attribute="customer_total_cents")
+    system_accounts = fields.List(fields.Nested(SystemAccountSchema), required=True)
+    total = Cents(
+        required=True,
+        attribute="total_cents",
+        metadata={"description": "Always 0.00 when the books balance."},
+    )
+    currency = fields.String(required=True, metadata={"example": "USD"})
+
+
 health_schema = HealthSchema()
+ledger_summary_schema = LedgerSummarySchema()
 ledger_report_schema = LedgerReportSchema()

@@ -21,7 +21,7 @@ from app.schemas.admin import (
     StaffResponseSchema,
 )
 from app.schemas.auth import RegisterSchema, RegistrationSchema
-from app.schemas.ops import LedgerReportSchema
+from app.schemas.ops import LedgerReportSchema, LedgerSummarySchema
 from app.schemas.transaction import (
     BankerTransactionArgsSchema,
     BankerTransactionPageSchema,
@@ -66,6 +66,14 @@ def list_transactions():
 def check_ledger():
     """Reconcile every balance with the journal."""
     return ledger_controller.check_report(), 200
+
+
+@bp.get("/ledger/summary")
+@operation(bp, 200, LedgerSummarySchema)
+@roles_required("banker", "auditor")
+def ledger_summary():
+    """Show the trial balance: customer accounts against the bank's own."""
+    return ledger_controller.summary(), 200
 
 
 @bp.post("/staff")
