@@ -72,6 +72,13 @@ def check_config(app: Flask) -> None:
                 "APP_ENV=production needs MONGO_URI to name a real MongoDB "
                 "server (mongodb:// or mongodb+srv://), not the in-memory database"
             )
+        # A warning, not a refusal: the log is still recorded and sealed, and
+        # keyless seals still catch edits made without recomputing them.
+        if not config.get("AUDIT_SEAL_KEY"):
+            log.warning(
+                "AUDIT_SEAL_KEY is not set: audit seals are plain SHA-256, so "
+                "whoever can write the database can rewrite the audit log unseen"
+            )
     if config["IDEMPOTENCY_KEY_TTL"].total_seconds() < 24 * 3600:
         raise ConfigError("IDEMPOTENCY_KEY_TTL must be at least 86400 seconds (24 h)")
     if not secret:

@@ -1,4 +1,4 @@
-"""Command-line commands: flask create-banker, flask ledger recover|check."""
+"""Command-line commands: create-banker, ledger recover|check, audit seal|verify."""
 
 import sys
 
@@ -7,6 +7,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
+from app.audit_commands import register_audit_commands
 from app.controllers import banker as banker_controller
 from app.controllers import ledger as ledger_controller
 from app.core import recovery
@@ -52,6 +53,7 @@ def format_report(report: dict) -> str:
 def register_commands(app: Flask) -> None:
     """Attach the CLI commands to the app."""
 
+    register_audit_commands(app)
     # AppGroup: each command runs inside the app context, like app.cli's own.
     ledger_group = AppGroup("ledger", help="Recover and reconcile the ledger.")
     app.cli.add_command(ledger_group)

@@ -60,6 +60,11 @@ class Config:
     RATELIMIT_MONEY = _env("RATELIMIT_MONEY", "300 per minute")
     # Comma-separated origins allowed to call the API from a browser; none by default.
     CORS_ORIGINS = _env("CORS_ORIGINS", "")
+    # HMAC-SHA256 key of the audit log's seals. Unset: seals are plain SHA-256,
+    # which anyone who can write the database can recompute (a warning in
+    # production). Set it before the first seal: seals under another key, or
+    # none, never verify.
+    AUDIT_SEAL_KEY = _env("AUDIT_SEAL_KEY")
     LOG_LEVEL = _env("LOG_LEVEL", "INFO")
     TESTING = False
 

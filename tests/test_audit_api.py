@@ -3,7 +3,12 @@
 import json
 import threading
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
+
+from app.audit_commands import register_audit_commands
+from app.models.audit import AuditModel, AuditSealModel, entry_hash
 from tests.conftest import PASSWORD
 from tests.factories import auth_headers, fund, make_user
 
@@ -69,12 +74,15 @@ def test_events_filter_and_page(app, client, customer, banker):
         client.post("/deposit", json={"amount": "1.00"}, headers=customer["headers"])
     first = events(client, banker["headers"], "?action=deposit&limit=2")
     assert [item["action"] for item in first["items"]] == ["deposit", "deposit"]
-    assert first["items"][0]["seq"] > first["items"][1]["seq"]
+    newest_first = (first["items"][0]["at"], first["items"][0]["id"])
+    assert newest_first > (first["items"][1]["at"], first["items"][1]["id"])
     rest = events(
         client, banker["headers"], f"?action=deposit&cursor={first['next_cursor']}"
     )
     assert len(rest["items"]) == 1 and rest["next_cursor"] is None
-    assert rest["items"][0]["seq"] < first["items"][1]["seq"]
+    ids = [item["id"] for item in first["items"] + rest["items"]]
+    assert len(set(ids)) == 3
+    assert rest["items"][0]["at"] <= first["items"][1]["at"]
     assert events(client, banker["headers"], "?to=2000-01-01")["items"] == []
     assert events(client, banker["headers"], "?actor=nobody")["items"] == []
     for bad in ("?cursor=zzz", "?limit=0", "?from=yesterday", "?action=DROP TABLE"):
@@ -93,20 +101,107 @@ def test_only_bankers_and_auditors_read_the_log(app, client, customer):
         assert client.get(path).status_code == 401
 
 
+def verify(client, headers) -> dict:
+    response = client.get("/audit/verify", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def seal_everything(app) -> dict:
+    """Seal every entry there is, as `flask audit seal` would once they settle."""
+    with app.app_context():
+        return AuditSealModel().seal(datetime.now(UTC) + timedelta(hours=1))
+
+
 def test_verify_names_the_first_tampered_entry(client, db, customer, banker):
     client.post("/deposit", json={"amount": "12.00"}, headers=customer["headers"])
     client.post("/withdraw", json={"amount": "2.00"}, headers=customer["headers"])
-    report = client.get("/audit/verify", headers=banker["headers"]).get_json()
-    assert report == {"valid": True, "entries": report["entries"], "first_bad_id": None}
+    report = verify(client, banker["headers"])
+    assert report == {
+        "valid": True,
+        "entries": report["entries"],
+        "first_bad_id": None,
+        "first_bad_seal": None,
+        "sealed": 0,
+        "unsealed": report["entries"],
+        "seals": 0,
+        "last_sealed_at": None,
+        "last_seal": None,
+        "last_digest": None,
+        "keyed": False,
+    }
     assert report["entries"] >= 3
     deposit = db["audit_log"].find_one({"action": "deposit"})
     # Someone with database access makes the deposit look smaller.
     db["audit_log"].update_one(
         {"_id": deposit["_id"]}, {"$set": {"details.amount_cents": 100}}
     )
-    report = client.get("/audit/verify", headers=banker["headers"]).get_json()
+    report = verify(client, banker["headers"])
     assert report["valid"] is False
     assert report["first_bad_id"] == str(deposit["_id"])
+
+
+def test_verify_reports_seals_and_a_keyed_break(app, client, db, customer, banker):
+    app.config["AUDIT_SEAL_KEY"] = "a-key-the-database-does-not-hold"
+    client.post("/deposit", json={"amount": "12.00"}, headers=customer["headers"])
+    sealed = seal_everything(app)
+    client.post("/withdraw", json={"amount": "2.00"}, headers=customer["headers"])
+    report = verify(client, banker["headers"])
+    assert report["valid"] is True and report["keyed"] is True
+    assert (report["seals"], report["last_seal"]) == (1, 1)
+    assert report["sealed"] == sealed["entries"] >= 2  # login, deposit
+    assert report["unsealed"] == 1 == report["entries"] - report["sealed"]
+    assert report["last_digest"] == sealed["last_digest"]
+    assert report["last_sealed_at"].endswith("Z")
+    items = events(client, banker["headers"], "?limit=100")["items"]
+    withdrawal, deposit = items[0], items[1]
+    assert (withdrawal["seal"], withdrawal["seq"]) == (None, None)
+    assert deposit["seal"] == 1 and deposit["seq"] == sealed["entries"]
+    assert {"hash", "seal", "seq"} <= set(deposit) and "prev_hash" not in deposit
+    # An edit that recomputes the entry's own hash still breaks its seal.
+    stored = db["audit_log"].find_one({"_id": ObjectId(deposit["id"])})
+    forged = dict(stored, details={**stored["details"], "amount_cents": 1})
+    forged["hash"] = entry_hash(forged)
+    db["audit_log"].replace_one({"_id": forged["_id"]}, forged)
+    report = verify(client, banker["headers"])
+    assert (report["valid"], report["first_bad_seal"]) == (False, 1)
+
+
+def test_flask_audit_seal_and_verify(app, db, customer):
+    register_audit_commands(app)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["audit", "seal"])
+    # The fixture's entries are younger than the settle delay.
+    assert result.exit_code == 0, result.output
+    assert "audit seal: nothing to seal" in result.output
+    assert "AUDIT_SEAL_KEY is not set" in result.output
+    # Backdated without recomputing the hashes: the check fails.
+    old = datetime(2024, 1, 1, tzinfo=UTC)
+    db["audit_log"].update_many({}, {"$set": {"at": old}})
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1 and "INVALID" in result.output
+
+
+def test_flask_audit_seal_seals_settled_entries_and_verify_agrees(app, customer):
+    register_audit_commands(app)
+    app.config["AUDIT_SEAL_KEY"] = "a-key-the-database-does-not-hold"
+    with app.app_context():
+        AuditModel().append(
+            "login_failure", actor="old", at=datetime(2024, 1, 1, tzinfo=UTC)
+        )
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["audit", "seal"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "audit seal: 1 seal(s) (1) over 1 entries; head seal 1 digest" in result.output
+    )
+    assert "AUDIT_SEAL_KEY is not set" not in result.output
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "audit verify: valid" in result.output
+        and "1 sealed in 1 seals" in result.output
+    )
 
 
 def test_parallel_audited_requests_keep_one_chain(
@@ -135,13 +230,19 @@ def test_parallel_audited_requests_keep_one_chain(
     for thread in threads:
         thread.join(60)
     assert errors == []
-    report = client.get("/audit/verify", headers=banker["headers"]).get_json()
+    report = verify(client, banker["headers"])
     assert report["valid"] is True
     movements = events(client, banker["headers"], "?actor=carol&limit=100")["items"]
     movements = [i for i in movements if i["action"] in ("deposit", "withdrawal")]
     assert len(movements) == 48
-    seqs = sorted(item["seq"] for item in movements)
-    assert len(set(seqs)) == 48
+    assert len({item["id"] for item in movements}) == 48
+    seal_everything(app)
+    report = verify(client, banker["headers"])
+    assert (report["valid"], report["unsealed"]) == (True, 0)
+    seqs = sorted(
+        item["seq"] for item in events(client, banker["headers"], "?limit=100")["items"]
+    )
+    assert seqs == list(range(1, report["entries"] + 1))
 
 
 def test_a_banker_made_on_the_command_line_is_audited_as_the_system(app, db):

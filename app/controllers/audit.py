@@ -1,11 +1,11 @@
-"""Reading the audit log: filtered pages and the chain check (read-only)."""
+"""Reading the audit log: filtered pages and the log check (read-only)."""
 
 from app.models.audit import AuditModel
 from app.schemas.audit import (
     audit_args_schema,
     audit_entry_schema,
     audit_verify_schema,
-    encode_seq_cursor,
+    encode_audit_cursor,
 )
 
 
@@ -17,7 +17,7 @@ def list_events(args: dict) -> dict:
     query = audit_args_schema.load(args)
     docs, has_more = AuditModel().list_page(
         limit=query["limit"],
-        after_seq=query["cursor"],
+        after=query["cursor"],
         actor=query["actor"],
         action=query["action"],
         start=query["start"],
@@ -25,10 +25,10 @@ def list_events(args: dict) -> dict:
     )
     return {
         "items": audit_entry_schema.dump(docs, many=True),
-        "next_cursor": encode_seq_cursor(docs[-1]["seq"]) if has_more else None,
+        "next_cursor": encode_audit_cursor(docs[-1]) if has_more else None,
     }
 
 
 def verify() -> dict:
-    """Recompute every hash of the chain and report the first broken link."""
+    """Recompute every entry hash and seal; report coverage and the first break."""
     return audit_verify_schema.dump(AuditModel().verify())

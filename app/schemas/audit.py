@@ -1,8 +1,4 @@
-"""Schemas for the audit log: its query, its entries and the chain check."""
-
-import base64
-import binascii
-from typing import Any
+"""Schemas for the audit log: its query, its entries and the log check."""
 
 from marshmallow import Schema, fields, validate
 
@@ -10,39 +6,21 @@ from app.schemas.common import (
     DateRangeArgsSchema,
     ObjectIdString,
     UtcDateTime,
-    decode_cursor_text,
-    is_ascii_digits,
+    encode_cursor,
     plain_text,
 )
 
-
-class SeqCursor(fields.Field):
-    """An opaque cursor in, the ``seq`` to continue below out."""
-
-    default_error_messages = {"invalid": "Invalid cursor."}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
-        if not isinstance(value, str) or len(value) > 32:
-            raise self.make_error("invalid")
-        try:
-            text = decode_cursor_text(value)
-        except (ValueError, binascii.Error) as exc:
-            raise self.make_error("invalid") from exc
-        digits = text.removeprefix("seq:")
-        if digits == text or not is_ascii_digits(digits):
-            raise self.make_error("invalid")
-        return int(digits)
+HEX64 = {"pattern": "^[0-9a-f]{64}$"}
 
 
-def encode_seq_cursor(seq: int) -> str:
-    """Make the cursor that continues below ``seq``."""
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+def encode_audit_cursor(doc: dict) -> str:
+    """Make the opaque cursor that continues after entry ``doc`` (by at, id)."""
+    return encode_cursor({"created_at": doc["at"], "_id": doc["_id"]})
 
 
 class AuditArgsSchema(DateRangeArgsSchema):
     """Filters and pagination of GET /audit/events."""
 
-    cursor = SeqCursor(load_default=None)
     actor = fields.String(
         load_default=None, validate=[validate.Length(min=1, max=64), plain_text]
     )
@@ -53,10 +31,9 @@ class AuditArgsSchema(DateRangeArgsSchema):
 
 
 class AuditEntrySchema(Schema):
-    """One audit entry, with the hashes that chain it to the one before."""
+    """One audit entry, its own hash, and its place once a seal covers it."""
 
     id = ObjectIdString(required=True, attribute="_id")
-    seq = fields.Integer(required=True, strict=True)
     at = UtcDateTime(required=True)
     actor = fields.String(
         required=True,
@@ -68,8 +45,22 @@ class AuditEntrySchema(Schema):
     ip = fields.String(required=True, allow_none=True)
     request_id = fields.String(required=True, allow_none=True)
     details = fields.Dict(required=True, allow_none=True)
-    prev_hash = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{64}$"})
-    hash = fields.String(required=True, metadata={"pattern": "^[0-9a-f]{64}$"})
+    hash = fields.String(
+        required=True,
+        metadata={**HEX64, "description": "SHA-256 of the entry's canonical form."},
+    )
+    seal = fields.Integer(
+        required=True,
+        allow_none=True,
+        strict=True,
+        metadata={"description": "The seal that covers the entry; null until then."},
+    )
+    seq = fields.Integer(
+        required=True,
+        allow_none=True,
+        strict=True,
+        metadata={"description": "The entry's position in the log, from its seal."},
+    )
 
 
 class AuditPageSchema(Schema):
@@ -80,11 +71,43 @@ class AuditPageSchema(Schema):
 
 
 class AuditVerifySchema(Schema):
-    """Whether every link of the chain holds, and the first one that does not."""
+    """Whether the log is intact, what its seals cover, and the first break."""
 
     valid = fields.Boolean(required=True)
     entries = fields.Integer(required=True, strict=True)
-    first_bad_id = fields.String(required=True, allow_none=True)
+    first_bad_id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The first entry that breaks, if any."},
+    )
+    first_bad_seal = fields.Integer(
+        required=True,
+        allow_none=True,
+        strict=True,
+        metadata={"description": "The seal whose range breaks, if any."},
+    )
+    sealed = fields.Integer(required=True, strict=True)
+    unsealed = fields.Integer(
+        required=True,
+        strict=True,
+        metadata={"description": "Entries no seal covers yet (own hash only)."},
+    )
+    seals = fields.Integer(required=True, strict=True)
+    last_sealed_at = UtcDateTime(required=True, allow_none=True)
+    last_seal = fields.Integer(required=True, allow_none=True, strict=True)
+    last_digest = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            **HEX64,
+            "description": "Keep it outside the database: a later check that "
+            "shows fewer seals or another digest for this seal shows a cut.",
+        },
+    )
+    keyed = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether seals are checked with AUDIT_SEAL_KEY."},
+    )
 
 
 audit_args_schema = AuditArgsSchema()

@@ -12,7 +12,7 @@ bp = Blueprint(
     "audit",
     __name__,
     url_prefix="/audit",
-    description="The hash-chained audit log (roles banker and auditor).",
+    description="The sealed audit log (roles banker and auditor).",
 )
 
 
@@ -28,5 +28,5 @@ def list_events():
 @operation(bp, 200, AuditVerifySchema)
 @roles_required("banker", "auditor")
 def verify():
-    """Recompute the hash chain and name the first entry that breaks it."""
+    """Check every entry hash and seal: what is sealed, what not yet, any break."""
     return controller.verify(), 200
