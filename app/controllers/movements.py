@@ -1,5 +1,7 @@
 """Deposits and withdrawals: validate, run the use case, render the movement."""
 
+from collections.abc import Callable
+
 from bson import ObjectId
 from flask import current_app
 
@@ -31,14 +33,7 @@ def deposit(user: dict, payload: object, movement_id: ObjectId | None = None) ->
     :raises ValidationError: a bad amount, description or account number.
     :raises DomainError: see :func:`app.core.movements.deposit`.
     """
-    data = amount_schema.load(payload)
-    movement = movements.deposit(
-        caller(user),
-        Deposit(data["amount_cents"], data["account_number"], data["description"]),
-        currency=current_app.config["CURRENCY"],
-        movement_id=movement_id,
-    )
-    return render_movement(movement)
+    return _one_account(user, payload, Deposit, movements.deposit, movement_id)
 
 
 def withdraw(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
@@ -47,10 +42,20 @@ def withdraw(user: dict, payload: object, movement_id: ObjectId | None = None) -
     :raises ValidationError: a bad amount, description or account number.
     :raises DomainError: see :func:`app.core.movements.withdraw`.
     """
+    return _one_account(user, payload, Withdrawal, movements.withdraw, movement_id)
+
+
+def _one_account(
+    user: dict,
+    payload: object,
+    order: type[Deposit] | type[Withdrawal],
+    use_case: Callable[..., Movement],
+    movement_id: ObjectId | None,
+) -> dict:
     data = amount_schema.load(payload)
-    movement = movements.withdraw(
+    movement = use_case(
         caller(user),
-        Withdrawal(data["amount_cents"], data["account_number"], data["description"]),
+        order(data["amount_cents"], data["account_number"], data["description"]),
         currency=current_app.config["CURRENCY"],
         movement_id=movement_id,
     )

@@ -102,16 +102,7 @@ def deposit(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
-    account = own_account(caller.user, order.account_number, currency)
-    entry = _in_ledger(
-        order.cents,
-        ledger.deposit,
-        account,
-        order.cents,
-        order.description,
-        movement_id,
-    )
-    return _posted(caller, (entry,))
+    return _one_account(caller, order, ledger.deposit, currency, movement_id)
 
 
 def withdraw(
@@ -125,14 +116,20 @@ def withdraw(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
+    return _one_account(caller, order, ledger.withdraw, currency, movement_id)
+
+
+def _one_account(
+    caller: Caller,
+    order: Deposit | Withdrawal,
+    step: Callable,
+    currency: str,
+    movement_id: ObjectId | None,
+) -> Movement:
+    """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     entry = _in_ledger(
-        order.cents,
-        ledger.withdraw,
-        account,
-        order.cents,
-        order.description,
-        movement_id,
+        order.cents, step, account, order.cents, order.description, movement_id
     )
     return _posted(caller, (entry,))
 
