@@ -1,18 +1,31 @@
-"""Database backend selection (real MongoDB or in-memory mongomock) and get_db()."""
+"""Database backend selection (real MongoDB or in-memory mongomock-ng) and get_db().
 
+Everything that knows the in-memory backend is here: models, the core and the
+tests get a database through :func:`get_db` (or a client from
+:func:`memory_client`) and never name the library. The adapter below reads a
+few of mongomock-ng's private internals to spare it work; each of those fast
+paths is checked once against the public API (:func:`_fast_paths`) and turned
+off, leaving the slower public behaviour, if this mongomock-ng differs.
+"""
+
+import functools
 import itertools
+import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import mongomock
+import mongomock_ng
 import pymongo
 from bson import ObjectId
 from flask import Flask, current_app
-from mongomock.filtering import filter_applies
-from mongomock.helpers import make_datetime_timezone_aware_in_document
+from mongomock_ng.filtering import filter_applies
+from mongomock_ng.helpers import make_datetime_timezone_aware_in_document
 from pymongo.database import Database
+
+log = logging.getLogger("app.db")
 
 # mongomock is not thread-safe: its guarded find_one_and_update can overdraw when
 # two threads interleave. Every in-memory operation therefore runs under this one
@@ -30,6 +43,58 @@ def is_memory_uri(uri: str | None) -> bool:
     return not uri or uri.startswith("mongomock://")
 
 
+def memory_client() -> Any:
+    """Return a new, empty in-memory client (what ``mongomock://`` builds)."""
+    return mongomock_ng.MongoClient(tz_aware=True)
+
+
+@dataclass(frozen=True)
+class _FastPaths:
+    """Which of the adapter's shortcuts through mongomock internals are usable."""
+
+    id_lookup: bool  # the collection's ``_store`` and ``_iter_documents``
+    cursor_read: bool  # the cursor's ``_factory``, ``_skip`` and ``_limit``
+
+
+@functools.cache
+def _fast_paths() -> _FastPaths:
+    """Check, once, that the internals the shortcuts read behave as assumed.
+
+    Each shortcut is run on a scratch collection and compared with the public
+    API's answer; one that fails or disagrees is switched off (with a warning),
+    so a mongomock-ng whose internals changed is slower, never wrong.
+    """
+    collection = mongomock_ng.MongoClient(tz_aware=True)["probe"]["probe"]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    docs = [{"_id": ObjectId(), "n": n, "at": at} for n in range(6)]
+    collection.insert_many(docs)
+    wanted = docs[2]["_id"]
+    try:
+        store = collection._store
+        found = list(collection._iter_documents({"_id": wanted}))
+        id_lookup = (
+            wanted in store
+            and ObjectId() not in store
+            and store[wanted]["n"] == 2
+            and [d["_id"] for d in found] == [wanted]
+        )
+    except Exception:  # noqa: BLE001 - any surprise means: do not use it
+        id_lookup = False
+    try:
+        query = {"filter": {"n": {"$gte": 1}}, "sort": [("n", -1)], "skip": 1}
+        cursor_read = all(
+            _fast_read(collection.find(**query, limit=limit))
+            == list(collection.find(**query, limit=limit))
+            for limit in (0, 2)
+        )
+    except Exception:  # noqa: BLE001 - any surprise means: do not use it
+        cursor_read = False
+    paths = _FastPaths(id_lookup=id_lookup, cursor_read=cursor_read)
+    if not (id_lookup and cursor_read):
+        log.warning("mongomock-ng internals differ; fast paths off: %s", paths)
+    return paths
+
+
 class _LockedCollection:
     """A mongomock collection whose every call runs under MEMORY_LOCK.
 
@@ -41,14 +106,17 @@ class _LockedCollection:
         self._collection = collection
         self._ttl: list[tuple[str, int]] = []
         self._next_purge = 0.0
-        _add_id_fast_path(collection)
+        if _fast_paths().id_lookup:
+            _add_id_fast_path(collection)
 
     def create_index(self, keys: Any, **kwargs: Any) -> str:
         """Create an index; a TTL index is emulated rather than left to mongomock.
 
         mongomock honours ``expireAfterSeconds`` by scanning the whole collection
         on every access; this adapter instead purges expired documents at most
-        every TTL_PURGE_SECONDS, as the real server's TTL monitor does.
+        every TTL_PURGE_SECONDS, as the real server's TTL monitor does. Other
+        options (``unique``, ``partialFilterExpression``) go to mongomock, which
+        records them; it never uses an index to answer a query.
         """
         seconds = kwargs.pop("expireAfterSeconds", None)
         with MEMORY_LOCK:
@@ -78,7 +146,7 @@ class _LockedCollection:
                 if self._ttl:
                     self._purge_expired()
                 result = attr(*args, **kwargs)
-                if isinstance(result, mongomock.collection.Cursor):
+                if isinstance(result, mongomock_ng.collection.Cursor):
                     return _read_cursor(result)
                 return result
 
@@ -88,19 +156,31 @@ class _LockedCollection:
 
 
 def _read_cursor(cursor: Any) -> list:
-    """Read a mongomock cursor in one pass, copying only the documents returned.
+    """Read a mongomock cursor to a list, in one pass where that is known to work.
 
     mongomock's cursor deep-copies every matching document before applying the
     limit, and then re-slices its whole result list for each document it hands
-    out, so reading it costs O(matches^2). Here the (lazy) result generator is
-    cut at skip + limit first. The same documents come out, in the same order.
+    out, so reading it costs O(matches^2). :func:`_fast_read` cuts the (lazy)
+    result generator at skip + limit first. The same documents come out, in the
+    same order.
     """
+    if _fast_paths().cursor_read:
+        documents = _fast_read(cursor)
+        if documents is not None:
+            return documents
+    return list(cursor)
+
+
+def _fast_read(cursor: Any) -> list | None:
+    """Read ``cursor`` through its private factory; None if it has none."""
     factory = getattr(cursor, "_factory", None)
-    if factory is None:  # a mongomock whose internals differ: the slow way
-        return list(cursor)
-    limit = cursor._limit
-    stop = None if not limit else cursor._skip + abs(limit)
-    documents = list(itertools.islice(factory(), cursor._skip, stop))
+    skip = getattr(cursor, "_skip", None)
+    limit = getattr(cursor, "_limit", 0)
+    usable_limit = limit is None or type(limit) is int
+    if not callable(factory) or type(skip) is not int or not usable_limit:
+        return None
+    stop = None if not limit else skip + abs(limit)
+    documents = list(itertools.islice(factory(), skip, stop))
     if cursor.collection.codec_options.tz_aware:
         documents = [make_datetime_timezone_aware_in_document(d) for d in documents]
     return documents
@@ -119,10 +199,10 @@ def _add_id_fast_path(collection: Any) -> None:
     if scan is None or store is None or getattr(scan, "_id_fast_path", False):
         return
 
-    def iter_documents(filter: Any) -> Any:
+    def iter_documents(filter: Any, *args: Any, **kwargs: Any) -> Any:
         wanted = filter.get("_id") if isinstance(filter, dict) else None
-        if type(wanted) not in (ObjectId, str):
-            return scan(filter)
+        if args or kwargs or type(wanted) not in (ObjectId, str):
+            return scan(filter, *args, **kwargs)
         document = store[wanted] if wanted in store else None
         if document is not None and filter_applies(filter, document):
             return iter([document])
@@ -163,9 +243,9 @@ class _LockedDatabase:
 
 
 def make_client(uri: str | None, timeout_ms: int = 5000) -> Any:
-    """Build the client MONGO_URI asks for: mongomock in memory, else pymongo."""
+    """Build the client MONGO_URI asks for: in memory, else pymongo."""
     if is_memory_uri(uri):
-        return mongomock.MongoClient(tz_aware=True)
+        return memory_client()
     return pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
 
 
@@ -174,7 +254,7 @@ def init_db(app: Flask, client: Any = None) -> None:
     if client is None:
         client = make_client(app.config["MONGO_URI"], app.config["MONGO_TIMEOUT_MS"])
     database = client[app.config["MONGO_DB_NAME"]]
-    if isinstance(client, mongomock.MongoClient):
+    if isinstance(client, mongomock_ng.MongoClient):
         database = _LockedDatabase(database)
         app.config["IN_MEMORY_DB"] = True
     else:

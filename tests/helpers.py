@@ -42,12 +42,11 @@ def url_quote(text: str) -> str:
 
 def make_app(config: type | None = None, client: Any = None):
     """A fresh app on its own in-memory database (or on ``client``)."""
-    import mongomock
-
     from app import create_app
     from app.config import TestConfig
+    from app.db import memory_client
 
     return create_app(
         config or TestConfig,
-        mongo_client=client or mongomock.MongoClient(tz_aware=True),
+        mongo_client=client or memory_client(),
     )

@@ -8,13 +8,12 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import mongomock
 import pytest
 from bson import ObjectId
 
 from app import create_app
 from app.config import TestConfig
-from app.db import get_db
+from app.db import get_db, memory_client
 from app.models import audit as audit_module
 from app.models.audit import (
     GENESIS_HASH,
@@ -62,7 +61,7 @@ def seals(audit):
 
 
 def fresh_app():
-    return create_app(TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    return create_app(TestConfig, mongo_client=memory_client())
 
 
 def append_n(audit, count: int, start: datetime = T0) -> list[dict]:
@@ -1086,6 +1085,6 @@ def test_production_without_a_seal_key_warns_but_starts(caplog, key):
         MONGO_URI = "mongodb://db.example/"
         AUDIT_SEAL_KEY = key
 
-    app = create_app(Production, mongo_client=mongomock.MongoClient(tz_aware=True))
+    app = create_app(Production, mongo_client=memory_client())
     assert app.config["AUDIT_SEAL_KEY"] == key
     assert ("AUDIT_SEAL_KEY is not set" in caplog.text) is (key is None)

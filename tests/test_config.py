@@ -2,12 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-import mongomock
 import pytest
 
 from app import ConfigError, create_app
 from app.config import Config, TestConfig
-from app.db import is_memory_uri, make_client
+from app.db import is_memory_uri, make_client, memory_client
 from tests.conftest import PASSWORD
 from tests.helpers import make_app
 
@@ -95,7 +94,7 @@ def test_indexes_exist_after_start(app, db):
 
 
 def test_bootstrap_banker_is_created_once_and_can_log_in():
-    client = mongomock.MongoClient(tz_aware=True)
+    client = memory_client()
     config = type(
         "Boot",
         (TestConfig,),
@@ -251,7 +250,7 @@ def test_bad_bootstrap_settings_refuse_to_start_in_one_line(settings, reason):
 def test_bootstrap_race_with_another_worker_is_harmless(monkeypatch):
     from app.models.user import UserModel
 
-    client = mongomock.MongoClient(tz_aware=True)
+    client = memory_client()
     config = type(
         "Boot",
         (TestConfig,),
@@ -288,7 +287,7 @@ def test_idempotency_keys_must_be_kept_a_day():
         IDEMPOTENCY_KEY_TTL = timedelta(hours=23)
 
     with pytest.raises(ConfigError) as error:
-        create_app(ShortKeys, mongo_client=mongomock.MongoClient())
+        create_app(ShortKeys, mongo_client=memory_client())
     assert "IDEMPOTENCY_KEY_TTL" in str(error.value)
 
 

@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import mongomock
 import pytest
 from marshmallow import ValidationError
 
 from app import create_app
 from app.config import TestConfig
+from app.db import memory_client
 from app.idempotency import canonical_json
 from app.schemas.common import UTC_MAX, UTC_MIN, DateBound, plain_text
 from tests.conftest import PASSWORD, register
@@ -608,7 +608,7 @@ class Sweep:
 
     def __init__(self) -> None:
         self.app = create_app(
-            TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True)
+            TestConfig, mongo_client=memory_client()
         )
         self.client = self.app.test_client()
         customer = register(self.client, "carol")

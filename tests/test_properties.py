@@ -10,7 +10,6 @@ must agree with the model.
 
 import itertools
 
-import mongomock
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,7 +24,7 @@ from hypothesis.stateful import (
 from app import create_app
 from app.config import TestConfig
 from app.controllers.ledger import check_report
-from app.db import get_db
+from app.db import get_db, memory_client
 from tests.conftest import register
 
 MAX_CENTS = 100_000_000  # MAX_TRANSACTION_AMOUNT, 1000000.00
@@ -86,7 +85,7 @@ class BankMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.app = create_app(
-            TestConfig, mongo_client=mongomock.MongoClient(tz_aware=True)
+            TestConfig, mongo_client=memory_client()
         )
         self.client = self.app.test_client()
         users = [register(self.client, name) for name in CUSTOMERS]

@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-import mongomock
 import pytest
 
 from app import create_app
 from app.config import TestConfig
+from app.db import memory_client
 from app.models import utc_now
 from tests.conftest import PASSWORD
 
@@ -212,7 +212,7 @@ class CorsConfig(TestConfig):
 
 
 def test_cors_allows_only_the_listed_origins():
-    app = create_app(CorsConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    app = create_app(CorsConfig, mongo_client=memory_client())
     client = app.test_client()
     allowed = client.options(
         "/balance",

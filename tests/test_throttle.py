@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-import mongomock
 import pytest
 
 from app import create_app
 from app.config import TestConfig
+from app.db import memory_client
 from tests.conftest import PASSWORD, register
 
 
@@ -90,7 +90,7 @@ class LimitedConfig(TestConfig):
 
 @pytest.fixture
 def limited_app():
-    return create_app(LimitedConfig, mongo_client=mongomock.MongoClient(tz_aware=True))
+    return create_app(LimitedConfig, mongo_client=memory_client())
 
 
 def test_auth_routes_share_one_budget_per_address(limited_app):

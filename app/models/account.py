@@ -20,6 +20,12 @@ NUMBER_ATTEMPTS = 8
 # What "nothing left in the account" means to a close: no money and no movement
 # in flight (an applied-but-unposted entry, or an incoming transfer's hold).
 EMPTY = {"balance_cents": 0, "pending_entries": {"$size": 0}, "holds": {"$size": 0}}
+# Accounts with a movement in flight, as recovery asks for them: an applied
+# entry not yet released (every record has an id), or a transfer's hold (holds
+# are entry ids). Each is the filter of its own partial index, which holds only
+# those few accounts instead of every account in the bank.
+WITH_PENDING_RECORDS = {"pending_entries.id": {"$exists": True}}
+WITH_HOLDS = {"holds": {"$type": "objectId"}}
 
 
 def luhn_digit(digits: str) -> str:
@@ -64,13 +70,30 @@ class AccountModel:
         return get_db()["account_numbers"]
 
     def ensure_indexes(self) -> None:
-        """Create the account-number lookup index and the listing indexes."""
+        """Create the account-number look-up, listing and recovery indexes.
+
+        The banker's list is newest first, by status or not, with a username
+        prefix checked on the index key after the sort (equality, sort, range);
+        the plain username index serves a selective prefix with a small sort.
+        """
+        newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
         self.collection.create_index([("account_number", ASCENDING)])
+        self.collection.create_index([("user_id", ASCENDING), *newest])
+        self.collection.create_index([*newest, ("username", ASCENDING)])
         self.collection.create_index(
-            [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+            [("status", ASCENDING), *newest, ("username", ASCENDING)]
         )
-        self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
         self.collection.create_index([("username", ASCENDING)])
+        self.collection.create_index(
+            [("pending_entries.id", ASCENDING)],
+            name="with_pending_records",
+            partialFilterExpression=WITH_PENDING_RECORDS,
+        )
+        self.collection.create_index(
+            [("holds", ASCENDING)],
+            name="with_holds",
+            partialFilterExpression=WITH_HOLDS,
+        )
 
     def create(
         self,

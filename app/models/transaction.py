@@ -24,13 +24,35 @@ class TransactionModel:
         return get_db()["transactions"]
 
     def ensure_indexes(self) -> None:
-        """Create the (account, time) index every list query uses."""
+        """Create the indexes of the journal's queries (tests/test_indexes.py).
+
+        The lists show posted entries only, newest first, by account or for the
+        whole bank, with or without a type: partial indexes over posted entries
+        serve each with its sort, and an entry enters them once, when it is
+        posted (pending ones, which every movement writes and rewrites, stay
+        out). Recovery looks for stale pending entries by status and time; its
+        audit backfill for movements by type and posting time.
+        """
+        newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
+        posted = {"partialFilterExpression": {"status": "posted"}}
         self.collection.create_index(
-            [("account_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+            [("account_id", ASCENDING), *newest], name="posted_by_account", **posted
         )
-        self.collection.create_index([("created_at", DESCENDING), ("_id", DESCENDING)])
+        self.collection.create_index(
+            [("account_id", ASCENDING), ("type", ASCENDING), *newest],
+            name="posted_by_account_and_type",
+            **posted,
+        )
+        self.collection.create_index(newest, name="posted", **posted)
+        self.collection.create_index(
+            [("type", ASCENDING), *newest], name="posted_by_type", **posted
+        )
+        self.collection.create_index(
+            [("type", ASCENDING), ("posted_at", ASCENDING)],
+            name="posted_by_type_and_time",
+            **posted,
+        )
         self.collection.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
-        self.collection.create_index([("status", ASCENDING), ("posted_at", ASCENDING)])
 
     def find_entry(self, entry_id: ObjectId) -> dict | None:
         """Return one journal entry by id, or None."""
