@@ -340,6 +340,10 @@ class AuditModel:
         newest = [("at", DESCENDING), ("_id", DESCENDING)]
         self.collection.create_index([("actor", ASCENDING), *newest])
         self.collection.create_index([("action", ASCENDING), *newest])
+        # Both filters together (GET /audit/events?actor=&action=).
+        self.collection.create_index(
+            [("actor", ASCENDING), ("action", ASCENDING), *newest]
+        )
         self.collection.create_index(newest)
         # The sealer's queue (unsealed, oldest first) and the verifier's walk.
         self.collection.create_index(
