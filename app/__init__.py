@@ -17,11 +17,7 @@ from app.http import BankFlask
 from app.models.account import AccountModel
 from app.models.audit import AuditModel
 from app.models.idempotency import IdempotencyModel
-from app.models.session import (
-    LoginAttemptModel,
-    LoginThrottleModel,
-    RevokedSessionModel,
-)
+from app.models.session import LoginAttemptModel, LoginThrottleModel
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
 from app.observability import configure_logging, register_request_hooks
@@ -115,7 +111,6 @@ def prepare_database(app: Flask) -> None:
             AccountModel(),
             TransactionModel(),
             IdempotencyModel(),
-            RevokedSessionModel(),
             LoginThrottleModel(),
             LoginAttemptModel(),
             AuditModel(),

@@ -22,7 +22,6 @@ from app.errors import (
     problem,
 )
 from app.extensions import jwt, limiter
-from app.models.session import RevokedSessionModel
 from app.models.user import UserModel
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -80,7 +79,8 @@ def token_revoked(payload: dict, user: dict | None) -> bool:
     if cutoff is not None and started <= int(cutoff.timestamp() * 1000):
         if sid != user.get("session_kept"):
             return True
-    return RevokedSessionModel().is_revoked(sid)
+    # Logged out (UserModel.end_session): on the document already read.
+    return sid in (user.get("ended_sessions") or {})
 
 
 def register_jwt_callbacks(app: Flask) -> None:

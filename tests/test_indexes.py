@@ -63,7 +63,6 @@ COLLECTIONS = {
     "leases",
     "login_attempts",
     "login_failures",
-    "revoked_sessions",
     "transactions",
     "users",
 }

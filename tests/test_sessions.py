@@ -81,10 +81,9 @@ def test_revocations_live_in_the_database_and_expire_with_the_session(app, clien
 
         database = get_db()
         mongo_client = database.client
-        stored = database["revoked_sessions"].find_one({})
-        indexes = database["revoked_sessions"].index_information()
-    assert stored["expires_at"] > utc_now() + timedelta(days=29)
-    assert any(index.get("key") == [("expires_at", 1)] for index in indexes.values())
+        stored = database["users"].find_one({"username": "erin"})
+    (ended,) = stored["ended_sessions"].values()
+    assert ended > utc_now() + timedelta(days=29)
     other_app = create_app(TestConfig, mongo_client=mongo_client)
     response = other_app.test_client().get("/balance", headers=tokens["access"])
     assert response.status_code == 401
@@ -251,11 +250,28 @@ def test_a_token_without_a_session_is_refused(app, client, customer, refresh):
 
 def test_a_revocation_outlives_every_token_of_its_session(app, client, customer, db):
     tokens = session(client, "carol")
+    before = utc_now()
     client.post("/auth/logout", headers=tokens["access"])
-    stored = db["revoked_sessions"].find_one({})
+    stored = db["users"].find_one({"username": "carol"})
     # A token refreshed at the session's last moment lives one access lifetime.
-    lifetime = stored["expires_at"] - stored["revoked_at"]
+    (ended,) = stored["ended_sessions"].values()
+    lifetime = ended - before
     assert timedelta(days=30) < lifetime <= timedelta(days=30, minutes=15, seconds=1)
+
+
+def test_a_logout_forgets_ended_sessions_whose_tokens_have_all_expired(
+    client, customer, db
+):
+    past = utc_now() - timedelta(seconds=1)
+    db["users"].update_one(
+        {"username": "carol"}, {"$set": {"ended_sessions.long-gone": past}}
+    )
+    tokens = session(client, "carol")
+    assert client.post("/auth/logout", headers=tokens["access"]).status_code == 204
+    ended = db["users"].find_one({"username": "carol"})["ended_sessions"]
+    assert "long-gone" not in ended
+    assert len(ended) == 1
+    assert client.get("/balance", headers=tokens["access"]).status_code == 401
 
 
 def test_a_string_no_user_could_have_is_not_written_down(client, db):

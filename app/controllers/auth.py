@@ -23,7 +23,6 @@ from app.models.account import AccountModel
 from app.models.session import (
     LoginAttemptModel,
     LoginThrottleModel,
-    RevokedSessionModel,
 )
 from app.models.user import UserModel
 from app.schemas.auth import (
@@ -199,7 +198,7 @@ def logout(user: dict, claims: dict) -> None:
     # access lifetime; the revocation must last as long as any of its tokens.
     ends = datetime.fromtimestamp(claims["sexp"], UTC)
     expires = ends + current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    RevokedSessionModel().revoke(claims["sid"], user["_id"], expires)
+    UserModel().end_session(user, claims["sid"], expires, utc_now())
     audit.record("logout", actor=user["username"], target=user["_id"])
 
 

@@ -1,12 +1,10 @@
-"""Login sessions: revocations, failed-login throttling and the login history.
+"""Login sessions: failed-login throttling and the login history.
 
-Three collections, one class each:
+(Logged-out sessions are recorded on the user's document, which every
+authenticated request reads anyway: see ``UserModel.end_session``.)
 
-- ``revoked_sessions``: one document per logged-out session (``_id`` is the
-  session id every token of that login carries). A TTL index removes it when
-  the session's refresh token would have expired anyway, so the store stays
-  as small as the set of live revoked sessions; it is shared by every process
-  and survives restarts on a real MongoDB.
+Two collections, one class each:
+
 - ``login_failures``: the recent failed logins of one username, kept as a
   capped list pushed in one atomic update (no read-modify-write race), and
   expired by TTL once the window has passed.
@@ -23,36 +21,6 @@ from app.db import get_db
 from app.models import keyset_page, utc_now
 
 LOGIN_HISTORY_KEPT = timedelta(days=90)
-
-
-class RevokedSessionModel:
-    """Sessions ended by logout; their tokens are refused until they expire."""
-
-    @property
-    def collection(self) -> Any:
-        return get_db()["revoked_sessions"]
-
-    def ensure_indexes(self) -> None:
-        """Drop each revocation once the session's tokens have expired."""
-        self.collection.create_index("expires_at", expireAfterSeconds=0)
-
-    def revoke(self, session_id: str, user_id: ObjectId, expires_at: datetime) -> None:
-        """Revoke every token of ``session_id`` (idempotent)."""
-        self.collection.update_one(
-            {"_id": session_id},
-            {
-                "$setOnInsert": {
-                    "user_id": user_id,
-                    "revoked_at": utc_now(),
-                    "expires_at": expires_at,
-                }
-            },
-            upsert=True,
-        )
-
-    def is_revoked(self, session_id: str) -> bool:
-        """Tell whether ``session_id`` was logged out."""
-        return self.collection.find_one({"_id": session_id}, {"_id": 1}) is not None
 
 
 class LoginThrottleModel:

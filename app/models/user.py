@@ -87,6 +87,29 @@ class UserModel:
             },
         )
 
+    def end_session(
+        self, user: dict, session_id: str, expires_at: datetime, now: datetime
+    ) -> None:
+        """Record that ``session_id`` was logged out until ``expires_at``.
+
+        Ended sessions live on the user's document, which every authenticated
+        request reads anyway, so checking a token costs no read of its own. The
+        same write forgets ended sessions whose tokens have all expired, so the
+        map stays as small as the user's recently ended, still-valid sessions.
+        """
+        ended = user.get("ended_sessions") or {}
+        update: dict[str, Any] = {
+            "$set": {f"ended_sessions.{session_id}": expires_at}
+        }
+        stale = {
+            f"ended_sessions.{sid}": ""
+            for sid, until in ended.items()
+            if until <= now and sid != session_id
+        }
+        if stale:
+            update["$unset"] = stale
+        self.collection.update_one({"_id": user["_id"]}, update)
+
     def set_active(self, user_id: str | ObjectId, active: bool) -> dict | None:
         """Enable or disable a user; return the user after, or None if unknown.
 
