@@ -1,4 +1,12 @@
-"""The ApiError family and the handlers that turn every error into RFC 9457 JSON."""
+"""The error catalogue (the ApiError family) and the handlers that answer with it.
+
+Each ApiError class is one entry of the catalogue: its HTTP ``status``, its
+stable ``code``, the default ``detail`` and ``when``, one line saying when the
+API answers with it. ``DOMAIN_ERRORS`` maps the core's domain errors onto the
+classes. The OpenAPI document and the README's error table are generated from
+these classes (``app/openapi.py``, ``scripts/error_catalogue.py``), so a code
+is added, renamed or explained here and nowhere else.
+"""
 
 import logging
 from http import HTTPStatus
@@ -15,13 +23,21 @@ log = logging.getLogger("app.errors")
 
 PROBLEM_MIMETYPE = "application/problem+json"
 
+# Every ApiError class, in the order defined; see ``catalogue()``.
+_CATALOGUE: list[type["ApiError"]] = []
+
 
 class ApiError(Exception):
-    """Base of every error the API answers on purpose."""
+    """Base of every error the API answers on purpose; itself the 500."""
 
     status = 500
     code = "internal_error"
     detail = "The server could not complete the request."
+    when = "anything unexpected (no stack trace, no exception text)"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _CATALOGUE.append(cls)
 
     def __init__(
         self,
@@ -36,11 +52,34 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+_CATALOGUE.append(ApiError)
+
+
+def catalogue() -> list[type[ApiError]]:
+    """Return every ApiError class by status, in definition order within one."""
+    return sorted(_CATALOGUE, key=lambda cls: cls.status)
+
+
 class InvalidJsonError(ApiError):
     status = 400
     code = "invalid_json"
     detail = (
         "The request body must be a JSON document (Content-Type: application/json)."
+    )
+    when = (
+        "body is not JSON: wrong `Content-Type`, empty, malformed, "
+        "`NaN`/`Infinity`, nested deeper than 32 levels, a key repeated within "
+        'one object, a lone UTF-16 surrogate (`"\\ud800"`) in any string or key'
+    )
+
+
+class InvalidRequestError(ApiError):
+    status = 400
+    code = "invalid_request"
+    detail = "The request could not be understood."
+    when = (
+        "any other request werkzeug cannot understand, or a request line or "
+        "header that is not HTTP"
     )
 
 
@@ -48,133 +87,252 @@ class TokenMissingError(ApiError):
     status = 401
     code = "token_missing"
     detail = "A bearer token is required."
+    when = "no bearer token"
 
 
 class TokenInvalidError(ApiError):
     status = 401
     code = "token_invalid"
     detail = "The token is not valid."
+    when = (
+        "malformed or tampered token, wrong token type, or the token's user no "
+        "longer exists"
+    )
+
+
+class TokenExpiredError(ApiError):
+    status = 401
+    code = "token_expired"
+    detail = "The token has expired."
+    when = "expired token"
+
+
+class TokenRevokedError(ApiError):
+    status = 401
+    code = "token_revoked"
+    detail = "The token has been revoked."
+    when = (
+        "the token's session ended: logged out, the password changed or the "
+        "user disabled since it was issued"
+    )
+
+
+class FreshTokenRequiredError(ApiError):
+    status = 401
+    code = "fresh_token_required"
+    detail = "A fresh login is required."
+    when = "the route needs a token from a fresh login (none does yet)"
 
 
 class InvalidCredentialsError(ApiError):
     status = 401
     code = "invalid_credentials"
     detail = "Invalid username or password."
+    when = "wrong username or password (one answer for both)"
 
 
 class ForbiddenError(ApiError):
     status = 403
     code = "forbidden"
     detail = "Your role does not allow this."
+    when = "valid token, wrong role"
 
 
 class AccountDisabledError(ApiError):
     status = 403
     code = "account_disabled"
     detail = "This user is disabled."
+    when = "the user is disabled"
 
 
 class InvalidCurrentPasswordError(ApiError):
     status = 403
     code = "invalid_current_password"
     detail = "The current password is wrong."
+    when = "changing the password with a wrong current one"
 
 
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"
-    detail = "The resource was not found."
+    detail = "No such resource."
+    when = "no such route"
 
 
 class AccountNotFoundError(NotFoundError):
     code = "account_not_found"
     detail = "Account not found."
+    when = (
+        "no such account, or not one of the caller's (the two look alike); "
+        "for a banker, no such account"
+    )
 
 
 class UserNotFoundError(NotFoundError):
     code = "user_not_found"
     detail = "No such user."
+    when = "a banker names a user that does not exist"
+
+
+class MethodNotAllowedError(ApiError):
+    status = 405
+    code = "method_not_allowed"
+    detail = "That method is not allowed on this resource."
+    when = "wrong method for the route (with `Allow`)"
 
 
 class ConflictError(ApiError):
     status = 409
     code = "conflict"
     detail = "The request conflicts with the current state."
+    when = "any other duplicate-key clash in the database"
 
 
 class UsernameTakenError(ConflictError):
     code = "username_taken"
     detail = "That username is taken."
+    when = "registration or staff creation with a taken username"
 
 
 class InsufficientFundsError(ConflictError):
     code = "insufficient_funds"
     detail = "Insufficient funds."
+    when = "withdrawal or transfer larger than the balance"
 
 
 class AccountFrozenError(ConflictError):
     code = "account_frozen"
     detail = "The account is frozen."
+    when = "money movement in or out of a frozen account"
 
 
 class AccountClosedError(ConflictError):
     code = "account_closed"
     detail = "The account is closed."
+    when = "money movement on a closed account, or changing a closed one's status"
 
 
 class AccountLimitError(ConflictError):
     code = "account_limit_reached"
     detail = "You hold the most accounts a customer may open."
+    when = "opening an account beyond `MAX_ACCOUNTS_PER_CUSTOMER`"
 
 
 class AccountNotEmptyError(ConflictError):
     code = "account_not_empty"
     detail = "Only an account with a zero balance and nothing in flight can close."
+    when = "closing an account with money in it or a movement in flight"
 
 
 class NotACustomerError(ConflictError):
     code = "not_a_customer"
     detail = "Staff members hold no accounts."
+    when = "a banker opens an account for a staff member"
 
 
 class CannotDisableSelfError(ConflictError):
     code = "cannot_disable_self"
     detail = "A banker cannot disable their own user."
+    when = "a banker disables their own user"
 
 
 class IdempotencyInProgressError(ConflictError):
     code = "idempotency_in_progress"
     detail = "A request with this Idempotency-Key is still being processed."
+    when = "the first request with this `Idempotency-Key` is still running"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    code = "payload_too_large"
+    detail = "The request body is too large."
+    when = (
+        "body larger than `MAX_CONTENT_LENGTH`, whether announced by "
+        "`Content-Length` or sent chunked"
+    )
+
+
+class UriTooLongError(ApiError):
+    status = 414
+    code = "uri_too_long"
+    detail = "The request line is too long."
+    when = "request line longer than the server accepts (answered by the server)"
+
+
+class ExpectationFailedError(ApiError):
+    status = 417
+    code = "expectation_failed"
+    detail = "The Expect header cannot be met."
+    when = "an `Expect` header the server cannot meet (answered by the server)"
 
 
 class IdempotencyKeyReusedError(ApiError):
     status = 422
     code = "idempotency_key_reused"
     detail = "This Idempotency-Key was used with a different request."
+    when = "an `Idempotency-Key` sent again with a different request"
+
+
+class ValidationFailedError(ApiError):
+    status = 422
+    code = "validation_error"
+    detail = "The request is not valid."
+    when = "body or query of the wrong shape, with `errors`"
 
 
 class TooManyAttemptsError(ApiError):
     status = 429
     code = "too_many_attempts"
     detail = "Too many failed logins for this username; try again later."
+    when = (
+        "too many failed logins or password changes for one username "
+        "(with `Retry-After`)"
+    )
 
 
 class RateLimitedError(ApiError):
     status = 429
     code = "rate_limited"
     detail = "Too many requests; slow down."
+    when = (
+        "over the rate limit (with `Retry-After`): per client address on "
+        "/auth/*, per user on the money routes"
+    )
+
+
+class RequestHeaderFieldsTooLargeError(ApiError):
+    status = 431
+    code = "request_header_fields_too_large"
+    detail = "The request has too many header fields, or one that is too large."
+    when = "too many header fields, or one too large (answered by the server)"
+
+
+class NotImplementedByServerError(ApiError):
+    status = 501
+    code = "not_implemented"
+    detail = "The server does not support this request."
+    when = "a request method the server does not know (answered by the server)"
 
 
 class LedgerBusyError(ApiError):
     status = 503
     code = "ledger_busy"
     detail = "The account is busy; retry the request (with the same Idempotency-Key)."
+    when = "the account kept changing under every attempt; nothing changed, retry"
 
 
 class ServiceUnavailableError(ApiError):
     status = 503
     code = "database_unavailable"
     detail = "The database is not answering."
+    when = "the database does not answer"
+
+
+class HttpVersionNotSupportedError(ApiError):
+    status = 505
+    code = "http_version_not_supported"
+    detail = "The HTTP version is not supported."
+    when = "an HTTP version other than 1.x (answered by the server)"
 
 
 # The one table from the core's domain errors to the API's answers: each maps
@@ -187,21 +345,28 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
     domain.AccountClosed: AccountClosedError,
     domain.AccountLimitReached: AccountLimitError,
     domain.AccountBusy: LedgerBusyError,
+    domain.AccountNotEmpty: AccountNotEmptyError,
+    domain.UserNotFound: UserNotFoundError,
+    domain.NotACustomer: NotACustomerError,
+    domain.CannotDisableSelf: CannotDisableSelfError,
+    domain.LoginLocked: TooManyAttemptsError,
 }
 
 
 def domain_error_response(error: domain.DomainError) -> Response:
     """Answer a domain error through the table above."""
     if isinstance(error, domain.InvalidRequest):
-        return problem(
-            422,
-            "validation_error",
-            "The request is not valid.",
-            errors={error.field: [error.message]},
+        return api_error_response(
+            ValidationFailedError(errors={error.field: [error.message]})
         )
+    headers = {}
+    if isinstance(error, domain.RetryLater):
+        headers["Retry-After"] = str(error.retry_after_seconds)
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
-            return api_error_response(DOMAIN_ERRORS[cls](error.message))
+            return api_error_response(
+                DOMAIN_ERRORS[cls](error.message, headers=headers)
+            )
     raise TypeError(f"no answer for domain error {type(error).__name__}")
 
 
@@ -243,12 +408,16 @@ def api_error_response(error: ApiError) -> Response:
     )
 
 
-# werkzeug's HTTP errors that reach us without going through an ApiError.
-_HTTP_CODES = {
-    400: ("invalid_request", "The request could not be understood."),
-    404: ("not_found", "No such resource."),
-    405: ("method_not_allowed", "That method is not allowed on this resource."),
-    413: ("payload_too_large", "The request body is too large."),
+# werkzeug's HTTP errors that reach us without going through an ApiError; any
+# other status answers with its phrase in snake case as the code.
+_HTTP_ERRORS: dict[int, type[ApiError]] = {
+    cls.status: cls
+    for cls in (
+        InvalidRequestError,
+        NotFoundError,
+        MethodNotAllowedError,
+        PayloadTooLargeError,
+    )
 }
 
 
@@ -271,36 +440,34 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ValidationError)
     def handle_validation_error(error: ValidationError) -> Response:
-        return problem(
-            422,
-            "validation_error",
-            "The request is not valid.",
-            errors=_normalise_errors(error.messages),
+        return api_error_response(
+            ValidationFailedError(errors=_normalise_errors(error.messages))
         )
 
     @app.errorhandler(DuplicateKeyError)
     def handle_duplicate_key(error: DuplicateKeyError) -> Response:
         log.warning("duplicate key: %s", error.code)
-        return problem(409, "conflict", "The resource already exists.")
+        return api_error_response(ConflictError("The resource already exists."))
 
     @app.errorhandler(PyMongoError)
     def handle_database_error(error: PyMongoError) -> Response:
         log.error("database error", exc_info=error)
-        return problem(503, "database_unavailable", ServiceUnavailableError.detail)
+        return api_error_response(ServiceUnavailableError())
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response:
         status = error.code or 500
-        code, detail = _HTTP_CODES.get(
-            status, (HTTPStatus(status).phrase.lower().replace(" ", "_"), None)
-        )
         headers = {}
         valid_methods = getattr(error, "valid_methods", None)
         if status == 405 and valid_methods:
             headers["Allow"] = ", ".join(valid_methods)
-        return problem(status, code, detail or error.description or "", headers=headers)
+        known = _HTTP_ERRORS.get(status)
+        if known is not None:
+            return api_error_response(known(headers=headers))
+        code = HTTPStatus(status).phrase.lower().replace(" ", "_")
+        return problem(status, code, error.description or "", headers=headers)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Response:
         log.error("unhandled error request_id=%s", g.get("request_id"), exc_info=error)
-        return problem(500, "internal_error", ApiError.detail)
+        return api_error_response(ApiError())

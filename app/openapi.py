@@ -4,7 +4,9 @@ flask-smorest collects each view's documentation and apispec turns the same
 schemas that validate requests and shape responses into the document, so the
 two cannot drift. flask-smorest is used for documentation only: request bodies
 are still parsed by ``json_body()`` (exact decimals) and validated by the
-controllers, and errors stay the problem documents of ``app/errors.py``.
+controllers, and errors stay the problem documents of ``app/errors.py``. The
+error codes, in the document's description and in the error responses'
+descriptions, are written from that module's catalogue, never by hand here.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +29,22 @@ from marshmallow import Schema
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import NotFound
 
+from app.errors import (
+    AccountDisabledError,
+    ApiError,
+    ForbiddenError,
+    InvalidJsonError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    TokenExpiredError,
+    TokenInvalidError,
+    TokenMissingError,
+    TokenRevokedError,
+    ValidationFailedError,
+    catalogue,
+)
 from app.schemas.common import (
     Cents,
     Cursor,
@@ -40,10 +58,28 @@ from app.schemas.problem import ProblemSchema
 
 API_TITLE = "Bank API"
 API_VERSION = "1.0.0"
+
+
+def error_table() -> str:
+    """Render the error catalogue (``app/errors.py``) as a markdown table."""
+    rows = ["| Status | `code` | When |", "|---|---|---|"]
+    for error in catalogue():
+        when = error.when.replace("|", "\\|")
+        rows.append(f"| {error.status} | `{error.code}` | {when} |")
+    return "\n".join(rows)
+
+
+def describe(*errors: type[ApiError]) -> str:
+    """Describe a response by the errors it can carry, from their catalogue lines."""
+    return "; ".join(f"`{error.code}`: {error.when}" for error in errors) + "."
+
+
 DESCRIPTION = (
     "Customers keep accounts, move money exactly and read their history; "
     "bankers see and administer every account. Errors are RFC 9457 problem "
-    "documents."
+    "documents; branch on their `code`:\n\n"
+    + error_table()
+    + "\n\nAny other HTTP error gets its status phrase in snake case as `code`."
 )
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -114,26 +150,24 @@ FIELD_PROPERTIES: dict[type, dict[str, Any]] = {
     QueryInt: {"type": "integer"},
 }
 
-RATE_LIMITED = {
-    429: "Over the rate limit (`rate_limited`, with `Retry-After`): per client "
-    "address on /auth/*, per user on the money routes."
-}
+RATE_LIMITED = {429: describe(RateLimitedError)}
 
 # Statuses every operation of a kind can answer, beside its own.
 ALWAYS = (500, 503)
 AUTHENTICATED = (401, 403)
 WITH_BODY = (400, 413, 422)
 
+# What those statuses mean on any operation, from the error catalogue.
 _DESCRIPTIONS = {
-    400: "The body is not JSON (`invalid_json`).",
-    401: "Token missing, malformed, expired, revoked or of a user that is gone "
-    "(`token_missing`, `token_invalid`, `token_expired`, `token_revoked`).",
-    403: "Valid token of the wrong role (`forbidden`) or of a disabled user "
-    "(`account_disabled`).",
-    413: "The body is larger than MAX_CONTENT_LENGTH (`payload_too_large`).",
-    422: "The input is not valid (`validation_error`, with `errors` per field).",
-    500: "Unexpected failure (`internal_error`); the log has the request id.",
-    503: "The database does not answer (`database_unavailable`).",
+    400: describe(InvalidJsonError, InvalidRequestError),
+    401: describe(
+        TokenMissingError, TokenInvalidError, TokenExpiredError, TokenRevokedError
+    ),
+    403: describe(ForbiddenError, AccountDisabledError),
+    413: describe(PayloadTooLargeError),
+    422: describe(ValidationFailedError),
+    500: describe(ApiError),
+    503: describe(ServiceUnavailableError),
 }
 
 

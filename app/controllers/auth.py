@@ -11,11 +11,11 @@ from marshmallow import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from app import audit
+from app.core.errors import LoginLocked
 from app.errors import (
     AccountDisabledError,
     InvalidCredentialsError,
     InvalidCurrentPasswordError,
-    TooManyAttemptsError,
     UsernameTakenError,
 )
 from app.models import utc_now
@@ -85,7 +85,7 @@ def _reserve_attempt(username: str, now: datetime) -> tuple[ObjectId, int]:
 
     Return the attempt's id and how many failures it makes within the window.
 
-    :raises TooManyAttemptsError: the username is locked out (with Retry-After).
+    :raises LoginLocked: the username is locked out, for ``retry_after_seconds``.
     """
     limit, window = current_app.config["LOGIN_MAX_FAILURES"], _lockout_window()
     throttle = LoginThrottleModel()
@@ -94,7 +94,7 @@ def _reserve_attempt(username: str, now: datetime) -> tuple[ObjectId, int]:
         throttle.release(username, attempt)
         unlocks = recent[-limit] + window
         wait = max(1, math.ceil((unlocks - now).total_seconds()))
-        raise TooManyAttemptsError(headers={"Retry-After": str(wait)})
+        raise LoginLocked(wait)
     return attempt, len(recent) + 1
 
 
@@ -127,7 +127,7 @@ def login(payload: object, client: dict) -> dict:
     that username is locked out until the window passes, whatever the password.
 
     :raises ValidationError: the body is not a username and password.
-    :raises TooManyAttemptsError: the username is locked out (with Retry-After).
+    :raises LoginLocked: the username is locked out, for ``retry_after_seconds``.
     :raises InvalidCredentialsError: unknown user or wrong password (one answer).
     :raises AccountDisabledError: the user is disabled.
     """
@@ -136,7 +136,7 @@ def login(payload: object, client: dict) -> dict:
     now = utc_now()
     try:
         attempt, failures = _reserve_attempt(username, now)
-    except TooManyAttemptsError:
+    except LoginLocked:
         _attempt(username, "locked", None, client)
         raise
     user = UserModel().authenticate(username, data["password"])
@@ -208,7 +208,7 @@ def change_password(user: dict, claims: dict, payload: object) -> None:
     :raises ValidationError: the body is wrong or the new password breaks the
         register rules.
     :raises InvalidCurrentPasswordError: the current password is wrong.
-    :raises TooManyAttemptsError: too many wrong passwords for this username.
+    :raises LoginLocked: too many wrong passwords for this username.
     """
     data = change_password_schema.load(payload)
     problems = check_new_password(data["new_password"], user["username"])

@@ -5,16 +5,16 @@ from app.controllers import auth as auth_controller
 from app.controllers.accounts import open_for
 from app.controllers.auth import create_user
 from app.controllers.transactions import transaction_page
-from app.errors import (
-    AccountClosedError,
-    AccountNotEmptyError,
-    AccountNotFoundError,
-    CannotDisableSelfError,
-    LedgerBusyError,
-    NotACustomerError,
-    UsernameTakenError,
-    UserNotFoundError,
+from app.core.errors import (
+    AccountBusy,
+    AccountClosed,
+    AccountNotEmpty,
+    AccountNotFound,
+    CannotDisableSelf,
+    NotACustomer,
+    UserNotFound,
 )
+from app.errors import UsernameTakenError
 from app.models.account import AccountModel
 from app.models.user import UserModel
 from app.schemas.account import banker_account_args_schema, banker_account_schema
@@ -161,16 +161,17 @@ def open_account(actor: dict, payload: object) -> dict:
     """Open another account of the given kind for a customer.
 
     :raises ValidationError: a missing username or an unknown kind.
-    :raises UserNotFoundError: no user has that username.
-    :raises NotACustomerError: the user is staff (staff hold no accounts).
-    :raises AccountLimitError: the customer holds MAX_ACCOUNTS_PER_CUSTOMER already.
+    :raises UserNotFound: no user has that username.
+    :raises NotACustomer: the user is staff (staff hold no accounts).
+    :raises AccountLimitReached: the customer holds MAX_ACCOUNTS_PER_CUSTOMER
+        already.
     """
     data = banker_open_account_schema.load(payload)
     user = UserModel().find_by_username(data["username"])
     if user is None:
-        raise UserNotFoundError()
+        raise UserNotFound()
     if user["role"] != "customer":
-        raise NotACustomerError()
+        raise NotACustomer()
     account = open_for(user, data["kind"])
     audit.record(
         "account_opened",
@@ -185,25 +186,25 @@ def set_account_status(actor: dict, account_number: str, payload: object) -> dic
     """Freeze, unfreeze or close an account; the same status again changes nothing.
 
     :raises ValidationError: a missing or unknown status.
-    :raises AccountNotFoundError: no such account.
-    :raises AccountClosedError: the account is closed (it never reopens).
-    :raises AccountNotEmptyError: closing an account with money or a movement
-        in flight.
-    :raises LedgerBusyError: the account kept changing; retry.
+    :raises AccountNotFound: no such account.
+    :raises AccountClosed: the account is closed (it never reopens).
+    :raises AccountNotEmpty: closing an account with money or a movement in
+        flight.
+    :raises AccountBusy: the account kept changing; retry.
     """
     wanted = set_account_status_schema.load(payload)["status"]
     accounts = AccountModel()
     for _attempt in range(STATUS_ATTEMPTS):
         account = accounts.find_by_number(account_number)
         if account is None:
-            raise AccountNotFoundError()
+            raise AccountNotFound()
         current = account["status"]
         if current == "closed":
-            raise AccountClosedError("The account is closed; it never reopens.")
+            raise AccountClosed(message="The account is closed; it never reopens.")
         if current == wanted:
             return banker_account_schema.dump(account)
         if wanted == "closed" and not accounts.is_empty(account):
-            raise AccountNotEmptyError()
+            raise AccountNotEmpty()
         # Guarded by the status just read (and, for a close, by emptiness): a
         # miss means something changed in between, so judge the new state.
         updated = accounts.change_status(account_number, current, wanted)
@@ -215,28 +216,28 @@ def set_account_status(actor: dict, account_number: str, payload: object) -> dic
                 details={"from": current, "to": wanted},
             )
             return banker_account_schema.dump(updated)
-    raise LedgerBusyError("The account kept changing; retry the request.")
+    raise AccountBusy("The account kept changing; retry the request.")
 
 
 def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
     """Enable or disable a user; disabling ends the user's live sessions.
 
     :raises ValidationError: ``active`` is not a JSON boolean.
-    :raises UserNotFoundError: no such user (or a malformed id).
-    :raises CannotDisableSelfError: a banker disabling their own user.
+    :raises UserNotFound: no such user (or a malformed id).
+    :raises CannotDisableSelf: a banker disabling their own user.
     """
     active = set_user_active_schema.load(payload)["active"]
     users = UserModel()
     user = users.find_by_id(user_id)
     if user is None:
-        raise UserNotFoundError()
+        raise UserNotFound()
     if not active and user["_id"] == actor["_id"]:
-        raise CannotDisableSelfError()
+        raise CannotDisableSelf()
     if user.get("active", True) == active:
         return banker_user_schema.dump(user)
     updated = users.set_active(user["_id"], active)
     if updated is None:  # deleted in between; users are never deleted by the API
-        raise UserNotFoundError()
+        raise UserNotFound()
     audit.record(
         "user_enabled" if active else "user_disabled",
         actor=actor["username"],

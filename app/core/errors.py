@@ -76,3 +76,41 @@ def _whose(side: str) -> str:
 def _money(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+class AccountNotEmpty(DomainError):
+    """Only an account with a zero balance and nothing in flight can close."""
+
+    message = "Only an account with a zero balance and nothing in flight can close."
+
+
+class UserNotFound(DomainError):
+    """No user has that id or username."""
+
+    message = "No such user."
+
+
+class NotACustomer(DomainError):
+    """The user is staff, and staff hold no accounts."""
+
+    message = "Staff members hold no accounts."
+
+
+class CannotDisableSelf(DomainError):
+    """A banker may not disable their own user."""
+
+    message = "A banker cannot disable their own user."
+
+
+class RetryLater(DomainError):
+    """Refused for now; the same request may succeed after ``retry_after_seconds``."""
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class LoginLocked(RetryLater):
+    """Too many failed password attempts for the username within the window."""
+
+    message = "Too many failed logins for this username; try again later."
