@@ -1,5 +1,8 @@
 """Shared assertions and small tools for HTTP tests (never a test module's import)."""
 
+import json
+import urllib.error
+import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +20,24 @@ def assert_problem(response, status: int, code: str) -> dict:
     assert body["title"]
     assert body["request_id"] == response.headers["X-Request-ID"]
     return body
+
+
+def call(
+    server: str, method: str, path: str, headers: dict, body: dict
+) -> tuple[int, dict]:
+    """Send ``body`` as JSON to a live server (the ``server`` fixture's URL);
+    return the status and the JSON answer, error statuses included."""
+    request = urllib.request.Request(
+        server + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def snapshot(app) -> dict[str, list[Any]]:

@@ -8,19 +8,8 @@ from app.models.user import UserModel
 from tests.conftest import PASSWORD
 from tests.factories import auth_headers, make_user
 
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status, code):
-    assert response.status_code == status, response.get_json()
-    assert response.mimetype == PROBLEM
-    body = response.get_json()
-    assert body["code"] == code
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"]
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    return body
+# Also imported from here by other test modules; tests.helpers is its home.
+from tests.helpers import assert_problem
 
 
 def register(client, **fields):

@@ -91,8 +91,13 @@ def parse(received: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
-def assert_problem(response: tuple, status: int, code: str) -> None:
-    """A server's own refusal: a problem document without a software banner."""
+def assert_refusal(response: tuple, status: int, code: str) -> None:
+    """A server's own refusal: a problem document without a software banner.
+
+    Not tests.helpers.assert_problem: ``response`` is the (status, headers,
+    body) of a raw socket exchange, and a refusal the app never saw has no
+    request id.
+    """
     answered, headers, body = response
     assert answered == status
     assert headers["content-type"] == "application/problem+json"
@@ -172,7 +177,7 @@ def garbage(_size: int) -> bytes:
 def test_server_refusals_are_problem_documents(
     servers, kind, request_for, status, code
 ):
-    assert_problem(exchange(servers[kind], request_for(OVERSIZE[kind])), status, code)
+    assert_refusal(exchange(servers[kind], request_for(OVERSIZE[kind])), status, code)
 
 
 @pytest.mark.parametrize("kind", sorted(OVERSIZE))
@@ -231,7 +236,7 @@ def test_hardened_gunicorn_writes_problem_documents(monkeypatch):
         received = b""
         while chunk := theirs.recv(65536):
             received += chunk
-    assert_problem(parse(received), 414, "uri_too_long")
+    assert_refusal(parse(received), 414, "uri_too_long")
     assert b"Request Line" not in received
 
 

@@ -1,8 +1,5 @@
 """What a caller can learn by probing, and limits that must hold under races."""
 
-import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -14,8 +11,7 @@ from app.models.account import AccountModel, luhn_digit
 from app.models.user import UserModel
 from tests.conftest import register
 from tests.factories import fund
-
-PROBLEM = "application/problem+json"
+from tests.helpers import call
 
 
 def set_status(app, number: str, status: str) -> None:
@@ -130,20 +126,6 @@ def test_login_history_shows_nothing_from_before_the_user_existed(app, client):
 # -- the account limit -----------------------------------------------------------
 
 
-def post(server: str, path: str, headers: dict, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(
-        server + path,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={**headers, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_parallel_openings_stop_exactly_at_the_limit(
     app, customer, banker, server, fast_switching
 ):
@@ -154,9 +136,12 @@ def test_parallel_openings_stop_exactly_at_the_limit(
 
     def open_one(index: int) -> tuple[int, dict]:
         if index % 2:
-            return post(server, "/accounts", customer["headers"], {"kind": "savings"})
-        return post(
+            return call(
+                server, "POST", "/accounts", customer["headers"], {"kind": "savings"}
+            )
+        return call(
             server,
+            "POST",
             "/banker/accounts",
             banker["headers"],
             {"username": "carol", "kind": "checking"},

@@ -6,10 +6,7 @@ recovery and the client's retry), and real threads hammering a live server with
 the thread switch interval at 10 microseconds.
 """
 
-import json
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -23,6 +20,7 @@ from app.models import ledger, utc_now
 from app.models.account import EMPTY, AccountModel
 from tests import faults
 from tests.factories import fund
+from tests.helpers import call
 
 FUNDED = 1000
 AMOUNT = "5.00"
@@ -349,20 +347,6 @@ def test_recovery_logs_and_skips_a_movement_it_cannot_settle(
 
 
 # -- threads ------------------------------------------------------------------
-
-
-def call(server: str, method: str, path: str, headers: dict, body: dict):
-    request = urllib.request.Request(
-        server + path,
-        data=json.dumps(body).encode(),
-        method=method,
-        headers={**headers, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 ROUNDS = 3
