@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.controllers.audit import catch_up
 from app.models.audit import AuditModel, SealError, seal
 
 
@@ -54,6 +55,7 @@ def register_audit_commands(app: Flask) -> None:
     @audit_group.command("seal")
     def audit_seal() -> None:
         """Seal every settled entry not yet sealed (one sealer at a time)."""
+        catch_up()  # the movements' entries first, so the seal can cover them
         try:
             report = seal()
         except SealError as exc:

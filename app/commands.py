@@ -20,9 +20,11 @@ def run_recovery() -> str:
     timeout = current_app.config["LEDGER_PENDING_TIMEOUT"]
     counts = recovery.recover(timeout)
     keys = settle_stale_keys(timeout)
+    counts["audited"] = recovery.audit_movements(timeout)
     text = (
         f"ledger recover: {counts['finished']} finished, {counts['aborted']} undone, "
-        f"{counts['released']} released, {keys} idempotency keys settled"
+        f"{counts['released']} released, {keys} idempotency keys settled, "
+        f"{counts['audited']} movements audited"
     )
     if counts["failed"]:
         text += f"; {counts['failed']} could not be settled (see the log)"

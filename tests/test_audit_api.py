@@ -108,8 +108,12 @@ def verify(client, headers) -> dict:
 
 
 def seal_everything(app) -> dict:
-    """Seal every entry there is, as `flask audit seal` would once they settle."""
+    """Seal every entry there is, as `flask audit seal` would once they settle
+    (movements' entries derived from the journal first)."""
+    from app.controllers.audit import catch_up
+
     with app.app_context():
+        catch_up()
         return AuditSealModel().seal(datetime.now(UTC) + timedelta(hours=1))
 
 

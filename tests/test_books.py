@@ -66,7 +66,8 @@ def test_entries_written_before_contra_accounts_are_booked_by_type(
 
 
 def test_an_applied_but_unposted_deposit_is_booked_too(app, client, customer, banker):
-    """Between the commit point and the post, the balance has moved: so has cash."""
+    """Between the commit point and the journal, the balance has moved: so has
+    cash (booked from the account's record of the entry)."""
     from bson import ObjectId
 
     from app.models import ledger, utc_now
@@ -75,8 +76,7 @@ def test_an_applied_but_unposted_deposit_is_booked_too(app, client, customer, ba
     with app.app_context():
         account = AccountModel().find_by_number(customer["account"]["account_number"])
         entry = ledger._new_entry(account, "deposit", 700, None, ObjectId(), utc_now())
-        get_db()["transactions"].insert_one(entry)
-        ledger._commit(account, entry)  # applied, not posted
+        ledger._commit(account, entry)  # applied, not journalled
     body = summary(client, banker)
     assert body["customer_total"] == "7.00" and cash(body) == "-7.00"
     assert body["total"] == "0.00"

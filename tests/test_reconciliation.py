@@ -3,10 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 
 from app.db import get_db
 from app.models import utc_now
 from tests import faults
+from tests.conftest import register
 from tests.factories import fund
 
 
@@ -80,27 +82,24 @@ def tamper_transfer_amount(app, number):
 
 
 def tamper_stale(app, number):
+    """A transfer held an hour ago and never finished nor voided."""
     with app.app_context():
-        get_db()["transactions"].insert_one(
-            {
-                "account_id": None,
-                "type": "deposit",
-                "amount_cents": 1,
-                "delta_cents": 1,
-                "balance_after_cents": None,
-                "seq": None,
-                "status": "pending",
-                "transfer_id": None,
-                "created_at": utc_now() - timedelta(hours=1),
-            }
+        account = get_db()["accounts"].find_one({"account_number": number})
+        hold = {"id": ObjectId(), "out": ObjectId(), "source": ObjectId(),
+                "cents": 1, "at": utc_now() - timedelta(hours=1)}  # fmt: skip
+        get_db()["accounts"].update_one(
+            {"_id": account["_id"]}, {"$push": {"holds": hold}}
         )
 
 
 def tamper_hold(app, number):
+    """A hold for a leg that is in the journal already."""
     with app.app_context():
         leg = get_db()["transactions"].find_one({"type": "transfer_in"})
+        hold = {"id": leg["_id"], "out": leg["transfer_id"], "source": ObjectId(),
+                "cents": leg["amount_cents"], "at": utc_now()}  # fmt: skip
         get_db()["accounts"].update_one(
-            {"_id": leg["account_id"]}, {"$push": {"holds": leg["_id"]}}
+            {"_id": leg["account_id"]}, {"$push": {"holds": hold}}
         )
 
 
@@ -135,13 +134,20 @@ def test_recover_command_settles_and_is_idempotent(app, client, customer):
     app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
     number = customer["account"]["account_number"]
     fund(app, number, 1000)
-    # Without a key the writes are: journal, commit, post, release. Leave one
-    # entry journalled only, one committed only, one posted but not released.
-    for crash_after in (1, 2, 3):
+    # Without a key a deposit writes: commit, journal, release. Leave one
+    # committed only and one journalled but not released; and a transfer
+    # held and never debited.
+    for crash_after in (1, 2):
         faulty = faults.install(app, crash_after=crash_after)
         with pytest.raises(faults.Crash):
             client.post("/deposit", headers=customer["headers"], json={"amount": 1})
         faults.uninstall(app, faulty)
+    target = register(client, "dave")["account"]["account_number"]
+    faulty = faults.install(app, crash_after=1)
+    with pytest.raises(faults.Crash):
+        client.post("/transfers", headers=customer["headers"],
+                    json={"amount": 1, "to_account_number": target})  # fmt: skip
+    faults.uninstall(app, faulty)
     result = run(app, "recover")
     assert result.exit_code == 0
     assert "1 finished, 1 undone, 1 released" in result.output

@@ -1,10 +1,10 @@
 """Database round trips per request: what a real MongoDB makes every call pay.
 
 Counted by wrapping the app's database (every collection call is one round
-trip on a real server). The ceilings are today's figures, so a change that
-adds a round trip to a hot path fails here and has to say why. The audit log's
-appends are counted apart (the log is being reshaped; see the issue's targets:
-balance <= 2, deposit <= 5, transfer <= 8, at most 2 more with a key).
+trip on a real server; a bulk write to one collection is one command), the
+audit log included. The ceilings are today's figures and meet the targets
+(balance <= 2, deposit <= 5, transfer <= 8, at most 2 more with a key), so a
+change that adds a round trip to a hot path fails here and has to say why.
 """
 
 import pytest
@@ -12,13 +12,15 @@ import pytest
 from tests import faults
 from tests.factories import fund
 
-# (request, round trips outside the audit log, ceiling)
+# request -> ceiling (the audit entry of a movement is derived from the journal
+# later, by the audit feed: none is written by the request)
 CEILINGS = {
     "balance": 2,  # user (with its ended sessions), account
-    "deposit": 6,  # user, account, journal, commit, post, release
-    "deposit+key": 8,  # + claim, answer
-    "transfer": 11,  # user, source, target, hold, debit, credit, 2 posts, 2 releases
-    "transfer+key": 13,
+    "deposit": 5,  # user, account, commit, journal, release
+    "deposit+key": 7,  # + claim, answer
+    "transfer": 7,  # user, source, hold (finds the target), debit, credit,
+    #                 journal both legs, release both
+    "transfer+key": 9,
 }
 
 
@@ -44,7 +46,7 @@ def test_hot_paths_stay_within_their_round_trips(
     method, path, headers, body = requests(
         customer, other_customer["account"]["account_number"]
     )[name]
-    counted = faults.schedule(app)
+    counted = faults.schedule(app, audit=True)
     try:
         response = getattr(client, method)(path, headers=headers, json=body)
     finally:

@@ -29,7 +29,11 @@ def summary() -> dict:
             "system_accounts": [
                 {"name": name, "balance_cents": cents} for name, cents in system.items()
             ],
-            "total_cents": report["total_balance_cents"] + sum(system.values()),
+            # Money of a transfer between its debit and its credit is counted
+            # too, so the total is zero whenever the books balance.
+            "total_cents": report["total_balance_cents"]
+            + report["in_transit_cents"]
+            + sum(system.values()),
             "currency": current_app.config["CURRENCY"],
         }
     )

@@ -2,16 +2,16 @@
 
 A use case takes typed orders and the caller, runs the rules in order, and
 hands the movement to the ledger (``app.models.ledger``), the only code that
-changes a balance. What the ledger refuses comes back as a domain error.
+changes a balance. What the ledger refuses comes back as a domain error. The
+caller's origin goes into the journal entry; the audit entry of a movement is
+derived from the journal (``app.core.audit_feed``), not written beside it.
 """
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
-from pymongo.errors import PyMongoError
 
 from app.core.accounts import own_account
 from app.core.errors import (
@@ -24,13 +24,7 @@ from app.core.errors import (
     InvalidRequest,
 )
 from app.models import ledger
-from app.models.account import AccountModel
-from app.models.audit import AuditModel
 from app.models.ledger import Refusal
-
-log = logging.getLogger("app.audit")
-# The audit action of each kind of movement, by the type of its (out) entry.
-ACTIONS = {"deposit": "deposit", "withdrawal": "withdrawal", "transfer_out": "transfer"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +38,11 @@ class Caller:
     @property
     def username(self) -> str:
         return self.user["username"]
+
+    @property
+    def origin(self) -> dict:
+        """What the journal keeps of the caller, for the audit trail."""
+        return {"actor": self.username, "ip": self.ip, "request_id": self.request_id}
 
 
 @dataclass(frozen=True)
@@ -129,9 +128,10 @@ def _one_account(
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     entry = _in_ledger(
-        order.cents, step, account, order.cents, order.description, movement_id
-    )
-    return _posted(caller, (entry,))
+        order.cents, step, account, order.cents, order.description, movement_id,
+        caller.origin,
+    )  # fmt: skip
+    return Movement((entry,))
 
 
 def transfer(
@@ -159,21 +159,17 @@ def transfer(
         raise InvalidRequest(
             "to_account_number", "Must differ from the source account."
         )
-    target = AccountModel().find_by_number(order.to_account_number)
-    if target is None:
-        raise _domain_error(
-            ledger.refuse_unknown_target(source, order.cents), order.cents
-        )
     done = _in_ledger(
         order.cents,
         ledger.transfer,
         source,
-        target,
+        order.to_account_number,
         order.cents,
         order.description,
         movement_id,
+        caller.origin,
     )
-    return _posted(caller, (done.out_entry, done.in_entry))
+    return Movement((done.out_entry, done.in_entry))
 
 
 def _in_ledger(requested_cents: int, step: Callable, *args: Any) -> Any:
@@ -198,46 +194,3 @@ def _domain_error(refusal: ledger.LedgerRefusal, requested_cents: int) -> Domain
         # EXPIRED: recovery abandoned this movement while the request stalled.
         return AccountBusy()
     return AccountNotFound()
-
-
-def _posted(caller: Caller, entries: tuple[dict, ...]) -> Movement:
-    movement = Movement(entries)
-    audit_movement(movement, actor=caller.username, caller=caller)
-    return movement
-
-
-def audit_movement(
-    movement: Movement,
-    *,
-    actor: str | None,
-    caller: Caller | None = None,
-    recovered: bool = False,
-) -> None:
-    """Append the audit entry of a posted money movement.
-
-    The money has moved by now, so a failure here is logged, never raised (the
-    client would retry a movement that happened). Recovery calls this too, with
-    ``recovered``, for movements whose request died before their entry was
-    written; it looks for one first.
-    """
-    out = movement.first
-    movement_id = str(movement.movement_id)
-    details: dict = {"movement_id": movement_id, "amount_cents": out["amount_cents"]}
-    if out["type"] == "transfer_out":
-        details["to_account_number"] = out["counterparty_account_number"]
-    if recovered:
-        details["recovered"] = True
-    action = ACTIONS[out["type"]]
-    try:
-        if recovered and AuditModel().has_movement(movement_id):
-            return
-        AuditModel().append(
-            action,
-            actor=actor,
-            target=out["account_number"],
-            ip=caller.ip if caller else None,
-            request_id=caller.request_id if caller else None,
-            details=details,
-        )
-    except (PyMongoError, RuntimeError, ValueError, TypeError):
-        log.exception("audit entry not written: %s %s", action, movement_id)

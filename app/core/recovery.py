@@ -1,21 +1,19 @@
-"""Recovery: finish or undo movements whose request stopped, and audit them.
+"""Recovery: finish or undo movements whose request stopped.
 
 Returns domain results (the posted movement, or None when nothing moved); the
 edge renders them. Used at start-up, by ``flask ledger recover``, by the retry
-of an Idempotency-Key whose first request died, and by the job runner.
+of an Idempotency-Key whose first request died, and by the job runner. The audit
+entries of what it finishes come from the journal (``app.core.audit_feed``).
 """
 
 from datetime import timedelta
 
 from bson import ObjectId
 
-from app.core.movements import Movement, audit_movement
-from app.models import ledger, utc_now
-from app.models.audit import AuditModel
+from app.core import audit_feed
+from app.core.movements import Movement
+from app.models import ledger
 from app.models.transaction import TransactionModel
-
-# How far back recovery looks for movements without an audit entry.
-AUDIT_RECOVERY_WINDOW = timedelta(hours=1)
 
 
 def settle_movement(movement_id: ObjectId) -> Movement | None:
@@ -24,33 +22,27 @@ def settle_movement(movement_id: ObjectId) -> Movement | None:
     None means no money moved, so a retry of its request may run afresh.
     """
     entries = ledger.settle(movement_id)
-    if not entries:
-        return None
-    movement = Movement(tuple(entries))
-    audit_movement(movement, actor=entries[0]["username"], recovered=True)
-    return movement
+    return Movement(tuple(entries)) if entries else None
 
 
 def recover(timeout: timedelta) -> dict:
-    """Settle every movement pending longer than ``timeout``; return counts.
+    """Settle every movement stopped longer than ``timeout``; return counts.
 
-    Then write the audit entry of every movement whose request died before
-    writing it: the ones recovery just found posted, and any posted within the
-    last AUDIT_RECOVERY_WINDOW (a request without an Idempotency-Key that died
-    between its last ledger write and its audit entry leaves no other trace).
+    (Their audit entries come with the next :func:`audit_movements`.)
     """
     counts = ledger.recover(timeout)
-    for movement_id in dict.fromkeys(counts.pop("posted")):
-        settle_movement(movement_id)  # posted: audits it if it has no entry
-    now = utc_now()
-    # Movements younger than the timeout may belong to requests still running.
-    window_start = now - AUDIT_RECOVERY_WINDOW
-    audited = AuditModel().movements_since(window_start)
-    posted = TransactionModel().movements_posted_between(window_start, now - timeout)
-    for entry in posted:
-        if str(entry["transfer_id"] or entry["_id"]) not in audited:
-            audit_movement(Movement((entry,)), actor=entry["username"], recovered=True)
+    counts.pop("posted")
     return counts
+
+
+def audit_movements(timeout: timedelta) -> int:
+    """Bring the audit log up to the journal; count the entries written now."""
+    return audit_feed.catch_up(feed_overlap(timeout))
+
+
+def feed_overlap(timeout: timedelta) -> timedelta:
+    """How far back the audit feed re-reads (see app.core.audit_feed)."""
+    return 2 * timeout + timedelta(minutes=1)
 
 
 def posted_movement(movement_id: ObjectId) -> Movement | None:

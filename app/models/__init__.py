@@ -7,6 +7,8 @@ from bson.errors import InvalidId
 
 # Where recovery's fence starts: before any entry can exist.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The server error code of an insert whose unique key exists already.
+DUPLICATE_KEY = 11000
 
 
 def utc_now() -> datetime:

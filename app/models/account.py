@@ -21,11 +21,12 @@ NUMBER_ATTEMPTS = 8
 # in flight (an applied-but-unposted entry, or an incoming transfer's hold).
 EMPTY = {"balance_cents": 0, "pending_entries": {"$size": 0}, "holds": {"$size": 0}}
 # Accounts with a movement in flight, as recovery asks for them: an applied
-# entry not yet released (every record has an id), or a transfer's hold (holds
-# are entry ids). Each is the filter of its own partial index, which holds only
-# those few accounts instead of every account in the bank.
+# entry not yet released, or a transfer's hold (every record and every hold has
+# an id). Each is the filter of its own partial index, which holds only those
+# few accounts instead of every account in the bank; the same indexes find the
+# account holding one movement's record or hold (app.models.ledger.settle).
 WITH_PENDING_RECORDS = {"pending_entries.id": {"$exists": True}}
-WITH_HOLDS = {"holds": {"$type": "objectId"}}
+WITH_HOLDS = {"holds.out": {"$exists": True}}
 
 
 def luhn_digit(digits: str) -> str:
@@ -90,7 +91,7 @@ class AccountModel:
             partialFilterExpression=WITH_PENDING_RECORDS,
         )
         self.collection.create_index(
-            [("holds", ASCENDING)],
+            [("holds.out", ASCENDING)],
             name="with_holds",
             partialFilterExpression=WITH_HOLDS,
         )

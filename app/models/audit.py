@@ -117,11 +117,11 @@ from bson import ObjectId
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from app.db import get_db
-from app.models import time_window, utc_now
+from app.models import DUPLICATE_KEY, time_window, utc_now
 from app.models.lease import LeaseModel
 
 log = logging.getLogger("app.audit")
@@ -353,21 +353,6 @@ class AuditModel:
         # Recovery asks whether a money movement already has its entry.
         self.collection.create_index("details.movement_id", sparse=True)
 
-    def movements_since(self, since: datetime) -> set[str]:
-        """Return the movement ids of the money entries appended since ``since``."""
-        found = self.collection.find(
-            {"at": {"$gte": since}, "details.movement_id": {"$exists": True}},
-            {"details.movement_id": 1},
-        )
-        return {doc["details"]["movement_id"] for doc in found}
-
-    def has_movement(self, movement_id: str) -> bool:
-        """Tell whether the money movement ``movement_id`` has an entry."""
-        found = self.collection.find_one(
-            {"details.movement_id": movement_id}, {"_id": 1}
-        )
-        return found is not None
-
     def append(
         self,
         action: str,
@@ -384,6 +369,28 @@ class AuditModel:
         :raises TypeError, ValueError: a field has a type or value the canonical
             form does not allow (checked before anything is written).
         """
+        entry = self.build(
+            action, actor=actor, target=target, ip=ip, request_id=request_id,
+            details=details, at=at,
+        )  # fmt: skip
+        # A retry after a network error cannot insert the entry twice: pymongo
+        # retries a write once, the server recognises it, and _id is fixed here.
+        self._durable.insert_one(entry)
+        return entry
+
+    def build(
+        self,
+        action: str,
+        *,
+        actor: str | None,
+        target: str | ObjectId | None = None,
+        ip: str | None = None,
+        request_id: str | None = None,
+        details: dict | None = None,
+        at: datetime | None = None,
+        entry_id: ObjectId | None = None,
+    ) -> dict:
+        """Make an entry, hashed, without writing it (see :meth:`append`)."""
         if not isinstance(action, str) or not action:
             raise ValueError("action must be a non-empty string")
         if details is not None and not isinstance(details, dict):
@@ -391,7 +398,7 @@ class AuditModel:
         if at is not None:
             at = _bson_time(at)  # hash what BSON will hand back
         entry = {
-            "_id": ObjectId(),
+            "_id": entry_id or ObjectId(),
             "at": at or utc_now(),
             "actor": _optional_text(actor, "actor"),
             "action": _check_text(action, "action"),
@@ -403,10 +410,45 @@ class AuditModel:
             "seq": None,
         }
         entry["hash"] = entry_hash(entry)
-        # A retry after a network error cannot insert the entry twice: pymongo
-        # retries a write once, the server recognises it, and _id is fixed here.
-        self._durable.insert_one(entry)
         return entry
+
+    def append_once(self, entries: list[dict]) -> int:
+        """Insert built entries whose ``_id`` is not in the log yet; count them.
+
+        For entries derived from another record (a movement's, keyed by the
+        movement id): a second insert of the same one is a duplicate, ignored,
+        so several writers cannot log one movement twice.
+        """
+        if not entries:
+            return 0
+        try:
+            return len(self._durable.insert_many(entries, ordered=False).inserted_ids)
+        except BulkWriteError as error:
+            errors = error.details["writeErrors"]
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return len(entries) - len(errors)
+
+    def movements_among(self, movement_ids: list[ObjectId]) -> set[ObjectId]:
+        """Return which of ``movement_ids`` have an entry in the log already.
+
+        Derived entries carry the movement id as their ``_id``; entries written
+        by requests before the log was derived, as ``details.movement_id``.
+        """
+        found = self.collection.find(
+            {"$or": [
+                {"_id": {"$in": movement_ids}},
+                {"details.movement_id": {"$in": [str(m) for m in movement_ids]}},
+            ]},
+            {"details.movement_id": 1},
+        )  # fmt: skip
+        have: set[ObjectId] = set()
+        for doc in found:
+            have.add(doc["_id"])
+            moved = (doc.get("details") or {}).get("movement_id")
+            if moved is not None:
+                have.add(ObjectId(moved))
+        return have
 
     def find(self, entry_id: ObjectId) -> dict | None:
         """Return an entry by id, or None."""

@@ -7,84 +7,85 @@ There are no multi-document transactions here (the in-memory backend has none,
 and a ledger that needs them would behave differently on the two backends), so
 every movement is a short, fixed sequence of single-document writes whose order
 alone keeps journal and balances in agreement. The references were MongoDB's
-two-phase-commit pattern (journal states, a pending-ids array on each account
-guarded with ``$ne``, recovery at start-up) and TigerBeetle's pending / post /
-void transfers. From the first we take the journal states and the per-account
-list of applied-but-unposted entries; from the second, the idea that a transfer
-first *reserves* what it needs (here: a hold on the receiving account) and is
-then either posted or voided, so no step after the commit point can be refused.
+two-phase-commit pattern (a pending-ids array on each account guarded with
+``$ne``, recovery at start-up), TigerBeetle's pending / post / void transfers,
+and the transactional-outbox idea of writing the intent and the state change in
+one document. From the first we take the per-account list of applied entries;
+from the second, that a transfer first *reserves* what it needs (here: a hold
+on the receiving account) and is then either finished or voided; from the
+third, that the commit point itself carries everything needed to finish the
+movement, so nothing has to be written before it.
 
-Why this shape rather than either reference as written: the 2PC pattern
-applies both legs and then needs a rollback path that reverses an applied leg
-when the other fails, so a crash during rollback must itself be recovered, and
-the history shows money that moved and came back. TigerBeetle reserves on the
-source (``debits_pending``) and posts or voids later, which here would cost
-another balance field and another write per transfer. Holding on the *target*
-and making the source debit the single commit point means nothing is ever
-reversed: before the debit, voiding only drops a hold; after it, every step
-is a roll-forward that cannot be refused. Deposits and withdrawals are the
-one-account case of the same commit point.
-
-The journal (``transactions``) is append-only: entries are inserted ``pending``
-and move once, to ``posted``, ``rejected`` (refused at the commit point) or
-``aborted`` (abandoned by a crash and undone by recovery). A posted entry is
-never edited; a correction would be a new entry.
+So the **commit point is the first write that matters**: one conditional update
+of the account that changes the balance *and* stores the whole journal entry
+beside it (a *record* in ``pending_entries``). The journal (``transactions``)
+is written after, from that record, already posted: a crash after the commit
+point leaves a record that recovery turns into the same journal entry. A crash
+before it leaves nothing to undo. Nothing is ever reversed, and a posted entry
+is never edited (a correction would be a new entry). Refusals are journalled
+as ``rejected`` entries; a transfer that recovery voids, as ``aborted`` legs.
 
 Account fields the protocol uses:
 
 - ``balance_cents`` and ``entry_seq``: the balance and the number of entries
   applied to it. Every balance change increments ``entry_seq`` in the same write.
-- ``pending_entries``: ``{id, seq, balance_after}`` for each entry applied to
-  the balance but not yet marked posted. Written in the same update as the
-  balance, so "was this entry applied?" always has an answer that agrees with it.
-- ``holds``: ids of incoming transfer legs that were accepted and are waiting
-  for their credit.
+- ``pending_entries``: ``{id, seq, balance_after, entry[, pair]}`` for each
+  entry applied to the balance whose record is not yet released. ``entry`` is
+  the journal entry to write (``pair``: a transfer's other leg, on the source's
+  record). Written in the same update as the balance, so "was this entry
+  applied?" always has an answer that agrees with it.
+- ``holds``: ``{id, out, source, cents, at}`` for each incoming transfer leg the
+  account accepted and whose credit is still to come.
 - ``fenced_until``: recovery's watermark. No entry created at or before it can
   be applied or held, so an abandoned request that wakes up late cannot apply
-  an entry recovery has already aborted.
+  an entry recovery has already voided.
 
-Deposit and withdrawal
-----------------------
+Deposit and withdrawal (3 writes)
+---------------------------------
 
-1. **Journal** the entry ``pending``. Nothing has moved.
-2. **Commit point**: one conditional update of the account, a compare-and-set
-   on ``entry_seq``::
+1. **Commit point**: a compare-and-set on ``entry_seq``::
 
        filter  {_id, entry_seq: s, status: "active",
                 fenced_until: {$lt: entry.created_at},
                 "pending_entries.id": {$ne: entry_id}}
        update  {$inc: {balance_cents: delta, entry_seq: 1},
-                $push: {pending_entries: {id, seq: s + 1, balance_after: b + delta}}}
+                $push: {pending_entries: {id, seq: s + 1, balance_after: b + delta,
+                                          entry}}}
 
    ``s`` and ``b`` come from a read of the account; an overdraft is refused
    against that exact snapshot, and the ``entry_seq`` guard makes the update
    fail if anything changed the balance since, in which case the account is
    read again and the step retried. So the check and the change are one atomic
    decision, the refusal reports the balance that refused, and the entry's
-   ``seq`` and ``balance_after`` are fixed at the commit point, where recovery
-   can read them. A refusal marks the entry ``rejected``.
-3. **Post**: ``{_id, status: "pending"} -> status posted, seq, balance_after``.
-4. **Release**: ``$pull`` the entry's record from ``pending_entries``.
+   ``seq`` and ``balance_after`` are fixed at the commit point. A refusal
+   journals the entry ``rejected``, and nothing else happens.
+2. **Journal** the entry ``posted`` with the record's figures. Its ``_id`` is
+   the entry id, so a second insert (recovery, or a retry) of the same entry
+   fails as a duplicate and is ignored: written once.
+3. **Release**: ``$pull`` the record from ``pending_entries``.
 
-Transfer
---------
+Transfer (5 writes)
+-------------------
 
-1. **Journal** both legs ``pending``: ``transfer_out`` on the source (its id is
-   the transfer id) and ``transfer_in`` on the target, each naming the other.
-   Before anything else the source is judged from the request's read of it
-   (active, enough money): a refusal there rejects both legs, so a caller who
-   could not pay learns nothing about the target (a number that names no
-   account is answered the same way; see :func:`refuse_unknown_target`).
-2. **Hold** on the target: ``{_id, status: "active", fenced_until < created_at,
-   holds: {$ne: in_id}} -> $push holds``. The target accepts the credit now, so
-   a later freeze or close cannot strand money that already left the source
-   (an account with holds cannot be closed).
-3. **Commit point**: the debit of the source, exactly step 2 above. Refused:
-   the hold is dropped and both legs are ``rejected``.
-4. **Credit** the target, guarded by the hold instead of the status:
-   ``{_id, entry_seq: s, holds: in_id} -> $inc, $pull holds, $push record``.
+The source is judged first from the request's read of it (active, enough
+money): a refusal there journals the out leg rejected, so a caller who could not
+pay learns nothing about the target (a number that names no account is
+answered the same way).
+
+1. **Hold** on the target, found by its number: ``{account_number, status:
+   "active", fenced_until < created_at, holds.id: {$ne: in_id}} -> $push holds``,
+   returning the target as held (so the in leg and the credit need no read of
+   their own). The target accepts the credit now, so a later freeze or close
+   cannot strand money that already left the source (an account with holds
+   cannot be closed). The hold names the source and the out leg, for recovery.
+2. **Commit point**: the debit of the source, exactly step 1 above; its record
+   carries both legs. Refused: the hold is dropped and the out leg is journalled
+   ``rejected``.
+3. **Credit** the target, guarded by the hold instead of the status:
+   ``{_id, entry_seq: s, holds.id: in_id} -> $inc, $pull hold, $push record``.
    The hold is consumed by the credit itself, so the credit happens at most once.
-5. **Post** both legs, 6. **release** both records.
+4. **Journal** both legs ``posted`` in one insert.
+5. **Release** both records in one bulk write.
 
 Every step after the commit point is idempotent and cannot be refused, so a
 transfer whose debit happened is always finished, and one whose debit did not
@@ -93,20 +94,15 @@ happen is always voided: both legs or neither.
 Recovery
 --------
 
-:func:`settle` finishes or undoes one movement; :func:`recover` settles every
-movement left pending longer than a grace period (so it never races a request
-that is still running) and releases records of entries already posted. For a
-pending entry it looks at the account:
-
-- the entry's record is on the account (it committed): post it and release;
-- it is not: raise the account's ``fenced_until`` to the entry's time, read the
-  account again (the commit may have landed just before the fence), and if the
-  record is still absent mark the entry ``aborted``; for a transfer, also fence
-  the target, drop the hold and abort the other leg.
-
-A transfer whose debit committed is rolled forward: the credit (step 4) is
-applied if it has not been, then both legs are posted. Running recovery twice
-changes nothing the second time.
+:func:`settle` finishes or voids one movement, found by its id: in the journal,
+else as a record on an account (the commit happened: journal it from the record,
+credit a transfer's target if that is still to do, release), else as a hold (a
+transfer stopped before or at its commit point: fence the source at the
+movement's time, read it again in case the debit landed just before the fence,
+and if it did not, drop the hold and journal both legs ``aborted``).
+:func:`recover` settles every movement whose records or holds are older than a
+grace period (so it never races a request that is still running). Running
+recovery twice changes nothing the second time.
 """
 
 import logging
@@ -116,11 +112,11 @@ from enum import StrEnum
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
-from pymongo.errors import PyMongoError
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from app.db import get_db
-from app.models import utc_now
+from app.models import DUPLICATE_KEY, utc_now
 from app.models.account import WITH_HOLDS, WITH_PENDING_RECORDS
 
 log = logging.getLogger("app.ledger")
@@ -200,13 +196,17 @@ def deposit(
     amount_cents: int,
     description: str | None,
     movement_id: ObjectId | None = None,
+    origin: dict | None = None,
 ) -> dict:
     """Credit ``account`` and return the posted journal entry.
+
+    ``origin`` (who asked, from where) is stored on the entry, for the audit
+    trail derived from the journal.
 
     :raises LedgerRefusal: the account is not active.
     :raises LedgerBusy: the account kept changing under the commit point.
     """
-    return _move(account, "deposit", amount_cents, description, movement_id)
+    return _move(account, "deposit", amount_cents, description, movement_id, origin)
 
 
 def withdraw(
@@ -214,81 +214,72 @@ def withdraw(
     amount_cents: int,
     description: str | None,
     movement_id: ObjectId | None = None,
+    origin: dict | None = None,
 ) -> dict:
     """Debit ``account`` if its balance covers the amount; return the entry.
 
     :raises LedgerRefusal: ``insufficient_funds`` or the account is not active.
     :raises LedgerBusy: the account kept changing under the commit point.
     """
-    return _move(account, "withdrawal", amount_cents, description, movement_id)
+    return _move(
+        account, "withdrawal", amount_cents, description, movement_id, origin
+    )
 
 
 def transfer(
     source: dict,
-    target: dict,
+    target_number: str,
     amount_cents: int,
     description: str | None,
     transfer_id: ObjectId | None = None,
+    origin: dict | None = None,
 ) -> Transfer:
-    """Move money from ``source`` to ``target``: both legs or neither.
+    """Move money from ``source`` to the account numbered ``target_number``.
 
-    :raises LedgerRefusal: a side is not active, or the source lacks the funds.
-    :raises LedgerBusy: the source kept changing under the commit point.
+    Both legs or neither.
+
+    :raises LedgerRefusal: a side is not active or does not exist (``side``
+        says which), or the source lacks the funds.
+    :raises LedgerBusy: an account kept changing under every attempt.
     """
     _check_amount(amount_cents)
-    if source["_id"] == target["_id"]:
+    if source["account_number"] == target_number:
         raise ValueError("a transfer needs two different accounts")
     now = utc_now()
     out_id = transfer_id or ObjectId()
     in_id = ObjectId()
     out_entry = _new_entry(
         source, "transfer_out", amount_cents, description, out_id, now,
-        counterparty=target["account_number"], transfer_id=out_id, pair_id=in_id,
+        counterparty=target_number, transfer_id=out_id, pair_id=in_id,
+        origin=origin,
     )  # fmt: skip
+    # The source is judged first, from the caller's own read of it: a caller who
+    # could not pay learns nothing of the target (frozen, closed, or none).
+    refusal = _source_refusal(source, out_entry)
+    if refusal is not None:
+        _journal_closed([out_entry], "rejected", refusal.reason)
+        raise refusal
+    try:
+        target = _hold(target_number, out_entry, in_id)  # step 1
+    except (LedgerRefusal, LedgerBusy) as refusal:
+        _journal_closed([out_entry], "rejected", f"target_{refusal.reason}")
+        raise
     in_entry = _new_entry(
         target, "transfer_in", amount_cents, description, in_id, now,
         counterparty=source["account_number"], transfer_id=out_id, pair_id=out_id,
+        origin=origin,
     )  # fmt: skip
-    # Step 1: both legs, in this order (a partial insert leaves only the out leg).
-    _journal().insert_many([out_entry, in_entry])
-    # The source is judged first, from the caller's own read of it: a caller who
-    # could not pay learns nothing of the target's state (frozen, closed).
-    refusal = _source_refusal(source, out_entry)
-    if refusal is not None:
-        _close(out_entry, "rejected", refusal.reason)
-        _close(in_entry, "rejected", f"source_{refusal.reason}")
-        raise refusal
     try:
-        held = _hold(target, in_entry)  # step 2
-    except (LedgerRefusal, LedgerBusy) as refusal:
-        _close(out_entry, "rejected", f"target_{refusal.reason}")
-        _close(in_entry, "rejected", refusal.reason)
-        raise
-    try:
-        out_record = _commit(source, out_entry)  # step 3: the commit point
+        out_record = _commit(source, out_entry, pair=in_entry)  # 2: commit point
     except (LedgerRefusal, LedgerBusy) as refusal:
         _drop_hold(target["_id"], in_id)
-        _close(out_entry, "rejected", refusal.reason)
-        _close(in_entry, "rejected", f"source_{refusal.reason}")
+        in_entry["reason"] = f"source_{refusal.reason}"
+        _journal_closed([out_entry, in_entry], "rejected", refusal.reason)
         raise
-    in_record = _credit(held, in_entry)  # step 4
-    _post(out_entry, out_record)  # step 5
-    _post(in_entry, in_record)
-    _release(source["_id"], out_id)  # step 6
-    _release(target["_id"], in_id)
+    in_record = _credit(target, in_entry)  # step 3
+    _journal_posted([(out_entry, out_record), (in_entry, in_record)])  # step 4
+    _release([(source["_id"], out_id), (target["_id"], in_id)])  # step 5
     return Transfer(out_entry=out_entry, in_entry=in_entry)
-
-
-def refuse_unknown_target(source: dict, amount_cents: int) -> LedgerRefusal:
-    """Say why a transfer to a number that names no account is refused.
-
-    The source's refusal when it has one, as for a target that exists, so the
-    answer tells a caller who could not pay nothing about the number.
-    """
-    probe = {"delta_cents": -amount_cents, "created_at": utc_now()}
-    return _source_refusal(source, probe) or LedgerRefusal(
-        Refusal.ACCOUNT_NOT_FOUND, side="target"
-    )
 
 
 def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
@@ -317,6 +308,7 @@ def _new_entry(
     counterparty: str | None = None,
     transfer_id: ObjectId | None = None,
     pair_id: ObjectId | None = None,
+    origin: dict | None = None,
 ) -> dict:
     delta = amount_cents if type_ in CREDIT_TYPES else -amount_cents
     return {
@@ -338,6 +330,8 @@ def _new_entry(
         "pair_id": pair_id,
         "status": "pending",
         "reason": None,
+        # Who asked and from where: {actor, ip, request_id}, for the audit trail.
+        "origin": origin,
         "created_at": now,
         "posted_at": None,
     }
@@ -349,19 +343,20 @@ def _move(
     amount_cents: int,
     description: str | None,
     movement_id: ObjectId | None,
+    origin: dict | None,
 ) -> dict:
     _check_amount(amount_cents)
     entry = _new_entry(
-        account, type_, amount_cents, description, movement_id or ObjectId(), utc_now()
-    )
-    _journal().insert_one(entry)  # step 1
+        account, type_, amount_cents, description, movement_id or ObjectId(),
+        utc_now(), origin=origin,
+    )  # fmt: skip
     try:
-        record = _commit(account, entry)  # step 2: the commit point
+        record = _commit(account, entry)  # step 1: the commit point
     except (LedgerRefusal, LedgerBusy) as refusal:
-        _close(entry, "rejected", refusal.reason)
+        _journal_closed([entry], "rejected", refusal.reason)
         raise
-    _post(entry, record)  # step 3
-    _release(account["_id"], entry["_id"])  # step 4
+    _journal_posted([(entry, record)])  # step 2
+    _release([(account["_id"], entry["_id"])])  # step 3
     return entry
 
 
@@ -379,10 +374,12 @@ def _refusal(account: dict | None, entry: dict, side: str) -> LedgerRefusal | No
     return None
 
 
-def _commit(account: dict, entry: dict) -> dict:
+def _commit(account: dict, entry: dict, pair: dict | None = None) -> dict:
     """Apply ``entry`` to ``account`` with one compare-and-set; return its record.
 
-    ``account`` is a recent read; a stale one only costs a retry.
+    The record carries the entry (and a transfer's other leg, ``pair``), so the
+    journal can be written from it after a crash. ``account`` is a recent read;
+    a stale one only costs a retry.
     """
     delta = entry["delta_cents"]
     for _attempt in range(COMMIT_ATTEMPTS):
@@ -399,7 +396,10 @@ def _commit(account: dict, entry: dict) -> dict:
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,
             "balance_after": balance + delta,
+            "entry": entry,
         }
+        if pair is not None:
+            record["pair"] = pair
         result = _accounts().update_one(
             {
                 "_id": account["_id"],
@@ -419,134 +419,166 @@ def _commit(account: dict, entry: dict) -> dict:
     raise LedgerBusy(str(account["_id"]))
 
 
-def _hold(target: dict, entry: dict) -> dict:
-    """Reserve the target's acceptance of an incoming leg (transfer step 2).
+def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
+    """Reserve the target's acceptance of an incoming leg (transfer step 1).
 
-    Return the target as it is with the hold, so the credit needs no read of
-    its own. A miss is judged on a fresh read: refused when that read says the
-    target cannot take the leg, done when it shows the hold. Anything else
-    means the status changed between the update and the read (frozen, then
-    active again), so the update is tried again: a hold is never assumed, only
-    seen.
+    Return the target as it is with the hold. A miss is judged on a fresh read:
+    refused when that read says the target cannot take the leg (or there is no
+    such account), done when it shows the hold. Anything else means the status
+    changed between the update and the read (frozen, then active again), so the
+    update is tried again: a hold is never assumed, only seen.
 
-    :raises LedgerRefusal: the target is not active, or recovery fenced it.
+    :raises LedgerRefusal: the target is missing or not active, or fenced.
     :raises LedgerBusy: the target's status kept changing under every attempt.
     """
+    created = out_entry["created_at"]
+    hold = {
+        "id": in_id,
+        "out": out_entry["_id"],
+        "source": out_entry["account_id"],
+        "cents": out_entry["amount_cents"],
+        "at": created,
+    }
     for _attempt in range(COMMIT_ATTEMPTS):
         held = _accounts().find_one_and_update(
             {
-                "_id": target["_id"],
+                "account_number": target_number,
                 "status": "active",
-                "fenced_until": {"$lt": entry["created_at"]},
-                "holds": {"$ne": entry["_id"]},
+                "fenced_until": {"$lt": created},
+                "holds.id": {"$ne": in_id},
             },
-            {"$push": {"holds": entry["_id"]}},
+            {"$push": {"holds": hold}},
             return_document=ReturnDocument.AFTER,
         )
         if held is not None:
             return held
-        current = _accounts().find_one({"_id": target["_id"]})
-        refusal = _refusal(current, entry, "target")
+        current = _accounts().find_one({"account_number": target_number})
+        refusal = _refusal(current, out_entry, "target")
         if refusal is not None:
             raise refusal
-        if entry["_id"] in current["holds"]:
+        if _hold_on(current, in_id) is not None:
             return current
-    raise LedgerBusy(str(target["_id"]))
+    raise LedgerBusy(target_number)
 
 
-def _credit(target: dict, entry: dict) -> dict:
-    """Apply an incoming leg whose debit committed (transfer step 4); return its record.
+def _credit(target: dict | None, entry: dict) -> dict:
+    """Apply an incoming leg whose debit committed (transfer step 3); return its record.
 
     Guarded by the hold, not the status: the target accepted this credit when the
     hold was placed, and the credit consumes the hold in the same write, so it
     happens at most once. Safe to call again: a later call finds the record, or
     the posted entry once the record is released.
-
-    A committed leg without a hold is a state the protocol never makes (an older
-    version could, by assuming a hold it had not placed). It is rolled forward
-    too, since its money has left the source: guarded by the journal instead,
-    read after the account, so that a credit applied, posted and released in
-    between is seen as posted and never applied twice.
     """
-    account: dict | None = target
-    fresh = False  # ``target`` may predate the hold: read again before judging
+    account = target
+    fresh = False  # ``target`` may predate the credit: read again before judging
     for _attempt in range(COMMIT_ATTEMPTS):
         if account is None:
-            raise RuntimeError(f"account {target['_id']} vanished mid-transfer")
+            raise RuntimeError(f"account {entry['account_id']} vanished mid-transfer")
         record = _record_on(account, entry["_id"])
         if record is not None:
             return record
-        held = entry["_id"] in account["holds"]
-        if not held:
+        if _hold_on(account, entry["_id"]) is None:
             if not fresh:
-                account, fresh = _accounts().find_one({"_id": target["_id"]}), True
+                account = _accounts().find_one({"_id": entry["account_id"]})
+                fresh = True
                 continue
-            current = _journal().find_one({"_id": entry["_id"]})
-            if current is not None and current["status"] == "posted":
-                return _posted_record(current)
-            if current is None or current["status"] != "pending":
-                raise RuntimeError(
-                    f"transfer leg {entry['_id']} is {current and current['status']}"
-                    " after its debit committed"
-                )
-            log.warning("transfer leg %s has no hold: credited unheld", entry["_id"])
+            posted = _journal().find_one({"_id": entry["_id"]})
+            if posted is not None and posted["status"] == "posted":
+                return _posted_record(posted)
+            raise RuntimeError(
+                f"transfer leg {entry['_id']} has neither hold nor credit"
+                " after its debit committed"
+            )
         record = {
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,
             "balance_after": account["balance_cents"] + entry["delta_cents"],
-        }
-        guard = {
-            "_id": account["_id"],
-            "entry_seq": account["entry_seq"],
-            "pending_entries.id": {"$ne": entry["_id"]},
-            "holds": entry["_id"] if held else {"$ne": entry["_id"]},
+            "entry": entry,
         }
         result = _accounts().update_one(
-            guard,
+            {
+                "_id": account["_id"],
+                "entry_seq": account["entry_seq"],
+                "pending_entries.id": {"$ne": entry["_id"]},
+                "holds.id": entry["_id"],
+            },
             {
                 "$inc": {"balance_cents": entry["delta_cents"], "entry_seq": 1},
-                "$pull": {"holds": entry["_id"]},
+                "$pull": {"holds": {"id": entry["_id"]}},
                 "$push": {"pending_entries": record},
             },
         )
         if result.matched_count == 1:
             return record
-        account, fresh = _accounts().find_one({"_id": target["_id"]}), True
-    raise LedgerBusy(str(target["_id"]))
+        account, fresh = _accounts().find_one({"_id": entry["account_id"]}), True
+    raise LedgerBusy(str(entry["account_id"]))
 
 
-def _post(entry: dict, record: dict) -> None:
-    """Mark an applied entry posted with the figures of its commit."""
-    posted = {
-        "status": "posted",
-        "seq": record["seq"],
-        "balance_after_cents": record["balance_after"],
-        "posted_at": utc_now(),
-    }
-    _journal().update_one({"_id": entry["_id"], "status": "pending"}, {"$set": posted})
-    entry.update(posted)
+def _journal_posted(applied: list[tuple[dict, dict]], recovered: bool = False) -> None:
+    """Write applied entries to the journal, posted with their commit figures.
+
+    One insert for all of them. An entry already there (written by recovery, or
+    by the request recovery raced) is the same entry: the duplicate is ignored.
+    ``recovered``: written by recovery, for a request that stopped.
+    """
+    now = utc_now()
+    docs = []
+    for entry, record in applied:
+        entry.update(
+            status="posted",
+            seq=record["seq"],
+            balance_after_cents=record["balance_after"],
+            posted_at=now,
+        )
+        if recovered:
+            entry["recovered"] = True
+        docs.append(entry)
+    _insert_once(docs)
 
 
-def _release(account_id: ObjectId, entry_id: ObjectId) -> None:
-    _accounts().update_one(
-        {"_id": account_id}, {"$pull": {"pending_entries": {"id": entry_id}}}
+def _journal_closed(entries: list[dict], status: str, reason: str) -> None:
+    """Journal entries that moved nothing: ``rejected`` or ``aborted``."""
+    now = utc_now()
+    for entry in entries:
+        entry.update(status=status, reason=entry.get("reason") or reason)
+        entry["posted_at"] = now
+    _insert_once(entries)
+
+
+def _insert_once(docs: list[dict]) -> None:
+    try:
+        _journal().insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        if any(e.get("code") != DUPLICATE_KEY for e in error.details["writeErrors"]):
+            raise
+
+
+def _release(records: list[tuple[ObjectId, ObjectId]]) -> None:
+    """Drop the records of journalled entries: (account id, entry id) pairs.
+
+    One round trip: an update, or a bulk write for a transfer's two accounts.
+    """
+    if len(records) == 1:
+        ((account_id, entry_id),) = records
+        _accounts().update_one(
+            {"_id": account_id}, {"$pull": {"pending_entries": {"id": entry_id}}}
+        )
+        return
+    _accounts().bulk_write(
+        [
+            UpdateOne(
+                {"_id": account_id}, {"$pull": {"pending_entries": {"id": entry_id}}}
+            )
+            for account_id, entry_id in records
+        ],
+        ordered=False,
     )
 
 
 def _drop_hold(account_id: ObjectId, entry_id: ObjectId) -> None:
-    _accounts().update_one({"_id": account_id}, {"$pull": {"holds": entry_id}})
-
-
-def _close(entry: dict, status: str, reason: str) -> bool:
-    """Move a pending entry to ``rejected`` or ``aborted``; tell if it moved."""
-    result = _journal().update_one(
-        {"_id": entry["_id"], "status": "pending"},
-        {"$set": {"status": status, "reason": reason, "posted_at": utc_now()}},
+    _accounts().update_one(
+        {"_id": account_id}, {"$pull": {"holds": {"id": entry_id}}}
     )
-    if result.matched_count == 1:
-        entry.update(status=status, reason=reason)
-        return True
-    return False
 
 
 def _posted_record(entry: dict) -> dict:
@@ -565,146 +597,141 @@ def _record_on(account: dict, entry_id: ObjectId) -> dict | None:
     return None
 
 
+def _hold_on(account: dict, entry_id: ObjectId) -> dict | None:
+    for hold in account["holds"]:
+        if hold["id"] == entry_id:
+            return hold
+    return None
+
+
 # -- recovery -----------------------------------------------------------------
+
+
+def settle(movement_id: ObjectId) -> list[dict] | None:
+    """Finish or void one movement; return its posted entries, or None.
+
+    ``movement_id`` is a deposit's or withdrawal's entry id, or a transfer id.
+    None means nothing moved (never started, refused, or voided now). Only for
+    movements no request is still running (see :func:`recover`).
+    """
+    return _settle(movement_id)[1]
+
+
+def _settle(movement_id: ObjectId) -> tuple[str, list[dict] | None]:
+    """Settle one movement; return (what was done, its posted entries or None).
+
+    What was done: ``finished`` (journalled now), ``released`` (it was in the
+    journal already), ``aborted`` (voided now) or ``none``.
+    """
+    first = _journal().find_one({"_id": movement_id})
+    if first is not None and first["status"] in ("rejected", "aborted"):
+        return "none", None
+    # Each repeats its partial index's filter, so the planner may use it.
+    account = _accounts().find_one(
+        {"$and": [WITH_PENDING_RECORDS, {"pending_entries.id": movement_id}]}
+    )
+    if account is not None:
+        record = _record_on(account, movement_id)
+        done = "released" if first is not None else "finished"
+        if "pair" in record:
+            entries = _finish_transfer(account["_id"], record)
+            return done, entries
+        _journal_posted([(dict(record["entry"]), record)], recovered=True)
+        _release([(account["_id"], movement_id)])
+        return done, [_journal().find_one({"_id": movement_id})]
+    if first is not None:  # posted and released: nothing left to do
+        if first["pair_id"] is None:
+            return "none", [first]
+        pair = _journal().find_one({"_id": first["pair_id"]})
+        return "none", [first, pair]
+    target = _accounts().find_one({"$and": [WITH_HOLDS, {"holds.out": movement_id}]})
+    if target is None:
+        return "none", None  # never reached the ledger's first write
+    hold = next(h for h in target["holds"] if h["out"] == movement_id)
+    # Fence the source at the transfer's time, then look again: the debit either
+    # landed before the fence (finish it) or can never land (void it).
+    source = _fence(hold["source"], hold["at"])
+    record = _record_on(source, movement_id) if source else None
+    if record is not None:
+        return "finished", _finish_transfer(source["_id"], record)
+    _drop_hold(target["_id"], hold["id"])
+    if source is not None:
+        _journal_closed(_voided_legs(source, target, hold), "aborted", "recovered")
+    return "aborted", None
+
+
+def _finish_transfer(source_id: ObjectId, record: dict) -> list[dict]:
+    """Roll a transfer whose debit committed forward: credit, journal, release."""
+    out_entry, in_entry = dict(record["entry"]), dict(record["pair"])
+    target = _accounts().find_one({"_id": in_entry["account_id"]})
+    in_record = _credit(target, in_entry)
+    _journal_posted([(out_entry, record), (in_entry, in_record)], recovered=True)
+    _release([(source_id, out_entry["_id"]), (in_entry["account_id"], in_entry["_id"])])
+    found = {e["_id"]: e for e in _journal().find(
+        {"_id": {"$in": [out_entry["_id"], in_entry["_id"]]}})}  # fmt: skip
+    return [found[out_entry["_id"]], found[in_entry["_id"]]]
+
+
+def _voided_legs(source: dict, target: dict, hold: dict) -> list[dict]:
+    """The two legs of a transfer voided before its debit, for the journal."""
+    out_id, in_id = hold["out"], hold["id"]
+    return [
+        _new_entry(
+            source, "transfer_out", hold["cents"], None, out_id, hold["at"],
+            counterparty=target["account_number"], transfer_id=out_id, pair_id=in_id,
+        ),
+        _new_entry(
+            target, "transfer_in", hold["cents"], None, in_id, hold["at"],
+            counterparty=source["account_number"], transfer_id=out_id, pair_id=out_id,
+        ),
+    ]  # fmt: skip
 
 
 def _fence(account_id: ObjectId, moment: datetime) -> dict | None:
     """Refuse, from now on, every entry created at or before ``moment``."""
-    _accounts().update_one({"_id": account_id}, {"$max": {"fenced_until": moment}})
-    return _accounts().find_one({"_id": account_id})
-
-
-def _reload(entry: dict) -> dict:
-    return _journal().find_one({"_id": entry["_id"]})
-
-
-def settle(movement_id: ObjectId) -> list[dict] | None:
-    """Finish or undo one movement; return its posted entries, or None.
-
-    ``movement_id`` is a deposit's or withdrawal's entry id, or a transfer id.
-    None means nothing moved (never journalled, refused, or undone now). Only
-    for movements no request is still running (see :func:`recover`).
-    """
-    first = _journal().find_one({"_id": movement_id})
-    if first is None:
-        return None
-    if first["pair_id"] is None:
-        return _settle_single(first)
-    if first["type"] == "transfer_out":
-        out_entry, in_entry = first, _journal().find_one({"_id": first["pair_id"]})
-    else:
-        out_entry, in_entry = _journal().find_one({"_id": first["pair_id"]}), first
-    return _settle_transfer(out_entry, in_entry)
-
-
-def _settle_single(entry: dict) -> list[dict] | None:
-    if entry["status"] in ("rejected", "aborted"):
-        return None
-    if entry["status"] == "posted":
-        _release(entry["account_id"], entry["_id"])
-        return [entry]
-    account = _accounts().find_one({"_id": entry["account_id"]})
-    record = _record_on(account, entry["_id"])
-    if record is None:
-        account = _fence(entry["account_id"], entry["created_at"])
-        record = _record_on(account, entry["_id"])
-    if record is None:
-        if not _close(entry, "aborted", "recovered"):
-            # Posted (and released) between our reads: it did move.
-            return _settle_single(_reload(entry))
-        return None
-    _post(entry, record)
-    _release(entry["account_id"], entry["_id"])
-    return [entry]
-
-
-def _out_committed(out_entry: dict, source: dict | None) -> dict | None:
-    """Return the out leg's record (from the account or the posted entry)."""
-    if out_entry["status"] == "posted":
-        return _posted_record(out_entry)
-    return _record_on(source, out_entry["_id"]) if source else None
-
-
-def _settle_transfer(out_entry: dict, in_entry: dict | None) -> list[dict] | None:
-    source = _accounts().find_one({"_id": out_entry["account_id"]})
-    record = _out_committed(out_entry, source)
-    if record is None and out_entry["status"] == "pending":
-        source = _fence(out_entry["account_id"], out_entry["created_at"])
-        if in_entry is not None:
-            _fence(in_entry["account_id"], in_entry["created_at"])
-        record = _out_committed(_reload(out_entry), source)
-    if record is None:
-        # The debit never happened and now never can: void the transfer.
-        _close(out_entry, "aborted", "recovered")
-        if in_entry is not None:
-            _drop_hold(in_entry["account_id"], in_entry["_id"])
-            _close(in_entry, "aborted", "recovered")
-        return None
-    # The debit happened: roll forward.
-    in_entry = _reload(in_entry)
-    target = _accounts().find_one({"_id": in_entry["account_id"]})
-    in_record = _credit(target, in_entry)
-    _post(out_entry, record)
-    _post(in_entry, in_record)
-    _release(out_entry["account_id"], out_entry["_id"])
-    _release(in_entry["account_id"], in_entry["_id"])
-    return [_reload(out_entry), _reload(in_entry)]
+    return _accounts().find_one_and_update(
+        {"_id": account_id},
+        {"$max": {"fenced_until": moment}},
+        return_document=ReturnDocument.AFTER,
+    )
 
 
 def recover(grace: timedelta, now: datetime | None = None) -> dict:
-    """Settle every movement pending longer than ``grace``; return counts.
+    """Settle every movement whose records or holds are older than ``grace``.
 
-    ``posted`` lists the movements it found posted (finished now, or posted by
-    a request that died before releasing its records), so that the caller can
-    write what their requests never did.
+    Returns counts: ``finished`` (journalled now), ``released`` (journalled
+    already, records dropped now), ``aborted`` (voided), ``failed``, and
+    ``posted``: the movements that moved.
 
     The grace period keeps recovery off movements whose request is still
     running. Idempotent: a second run finds nothing to do.
     """
     cutoff = (now or utc_now()) - grace
-    counts: dict = {
-        "finished": 0,
-        "aborted": 0,
-        "released": 0,
-        "failed": 0,
-        "posted": [],
-    }
-    seen: set = set()
-    stale = _journal().find({"status": "pending", "created_at": {"$lte": cutoff}})
-    for entry in stale:
-        movement_id = entry["transfer_id"] or entry["_id"]
-        if movement_id in seen:
-            continue
-        seen.add(movement_id)
+    counts: dict = {"finished": 0, "aborted": 0, "released": 0, "failed": 0,
+                    "posted": []}  # fmt: skip
+    stale: dict = {}  # movement id -> None, in the order found
+    for account in _accounts().find(WITH_PENDING_RECORDS):
+        for record in account["pending_entries"]:
+            entry = record["entry"]
+            if entry["created_at"] <= cutoff:
+                stale[entry["transfer_id"] or entry["_id"]] = None
+    for account in _accounts().find(WITH_HOLDS):
+        for hold in account["holds"]:
+            if hold["at"] <= cutoff:
+                stale[hold["out"]] = None
+    for movement_id in stale:
         try:
-            settled = settle(movement_id)
+            done, entries = _settle(movement_id)
         except PyMongoError:
             raise  # the database is failing: nothing else can be settled either
         except Exception:  # noqa: BLE001 - one odd movement must not stop the rest
-            # Left pending, so the ledger check reports it and the next run
+            # Left as it is, so the ledger check reports it and the next run
             # tries again; start-up goes on.
             log.exception("could not settle movement %s", movement_id)
             counts["failed"] += 1
             continue
-        if settled:
-            counts["finished"] += 1
+        if done in counts:
+            counts[done] += 1
+        if entries:
             counts["posted"].append(movement_id)
-        else:
-            counts["aborted"] += 1
-    # Records and holds whose entry is settled: the crash came after the post.
-    # One query each, so that each is served by its own partial index.
-    recorded = _accounts().find(WITH_PENDING_RECORDS, {"pending_entries": 1})
-    for account in recorded:
-        for record in account["pending_entries"]:
-            entry = _journal().find_one({"_id": record["id"]})
-            if entry is not None and entry["status"] == "posted":
-                _release(account["_id"], record["id"])
-                counts["released"] += 1
-                counts["posted"].append(entry["transfer_id"] or entry["_id"])
-    for account in _accounts().find(WITH_HOLDS, {"holds": 1}):
-        for entry_id in account["holds"]:
-            entry = _journal().find_one({"_id": entry_id})
-            if entry is None or entry["status"] in ("rejected", "aborted"):
-                _drop_hold(account["_id"], entry_id)
-                counts["released"] += 1
     return counts

@@ -3,15 +3,18 @@
 The checks, per the ledger's protocol (app.models.ledger):
 
 - balance = the deltas of its posted entries + those of entries applied but not
-  yet posted (records in ``pending_entries``), and never negative;
+  yet journalled (records in ``pending_entries`` with no journal entry), and
+  never negative;
 - the account's history replays: its applied entries, in ``seq`` order, are
   numbered 1..entry_seq and each ``balance_after`` is the previous one plus its
   delta, ending at the balance;
 - every transfer with a posted leg has exactly two posted legs, one out and one
   in, for the same amount, netting to zero;
-- no entry is still pending after the timeout, and no hold outlives its entry;
-- the books balance: the customers' balances plus the system accounts, derived
-  from the one-sided entries' contra accounts, sum to zero.
+- no movement is left unjournalled (a record) or unfinished (a hold) after the
+  timeout, and no hold outlives its leg's journal entry;
+- the books balance: the customers' balances, the money of transfers debited
+  and not yet credited, and the system accounts (derived from the one-sided
+  entries' contra accounts) sum to zero.
 """
 
 from collections import defaultdict
@@ -29,7 +32,7 @@ def _problem(code: str, detail: str, **where: Any) -> dict:
 def check(stale_before: datetime) -> dict:
     """Return a report of every discrepancy between balances and journal.
 
-    Entries pending since before ``stale_before`` count as abandoned.
+    Records and holds older than ``stale_before`` count as abandoned.
     """
     accounts = list(get_db()["accounts"].find({}))
     entries = get_db()["transactions"].find(
@@ -43,6 +46,7 @@ def check(stale_before: datetime) -> dict:
             "seq": 1,
             "status": 1,
             "transfer_id": 1,
+            "pair_id": 1,
             "contra_account": 1,
             "created_at": 1,
         },
@@ -59,39 +63,47 @@ def check(stale_before: datetime) -> dict:
             )
         if entry["transfer_id"] is not None:
             legs[entry["transfer_id"]].append(entry)
-        if entry["status"] == "pending" and entry["created_at"] < stale_before:
-            problems.append(
-                _problem(
-                    "stale_pending",
-                    f"entry pending since {entry['created_at'].isoformat()}",
-                    entry_id=entry["_id"],
-                )
-            )
     total = 0
     system: dict[str, int] = dict.fromkeys(SYSTEM_ACCOUNTS, 0)
+    unjournalled: dict = {}  # entries applied, not yet in the journal, by id
     for account in accounts:
         number = account["account_number"]
         chain = applied[account["_id"]]
         for record in account["pending_entries"]:
-            entry = by_id.get(record["id"])
-            if entry is not None and entry["status"] == "pending":
-                chain.append(
-                    (record["seq"], entry["delta_cents"], record["balance_after"])
+            if record["id"] in by_id:
+                continue  # journalled, waiting for its release: counted there
+            entry = record["entry"]
+            unjournalled[record["id"]] = entry
+            chain.append((record["seq"], entry["delta_cents"], record["balance_after"]))
+            _book_contra(system, entry)
+            if entry["created_at"] < stale_before:
+                problems.append(
+                    _problem(
+                        "stale_pending",
+                        "entry applied but not journalled since "
+                        f"{entry['created_at'].isoformat()}",
+                        account_number=number,
+                        entry_id=record["id"],
+                    )
                 )
         problems.extend(_check_account(account, chain))
-        for record in account["pending_entries"]:
-            entry = by_id.get(record["id"])
-            if entry is not None and entry["status"] == "pending":
-                _book_contra(system, entry)
-        for entry_id in account["holds"]:
-            entry = by_id.get(entry_id)
-            if entry is None or entry["status"] != "pending":
+        for hold in account["holds"]:
+            if hold["id"] in by_id:
                 problems.append(
                     _problem(
                         "orphan_hold",
-                        "hold for an entry that is no longer pending",
+                        "hold for a leg that is journalled already",
                         account_number=number,
-                        entry_id=entry_id,
+                        entry_id=hold["id"],
+                    )
+                )
+            elif hold["at"] < stale_before:
+                problems.append(
+                    _problem(
+                        "stale_pending",
+                        f"transfer held since {hold['at'].isoformat()}",
+                        account_number=number,
+                        entry_id=hold["id"],
                     )
                 )
         total += account["balance_cents"]
@@ -99,14 +111,22 @@ def check(stale_before: datetime) -> dict:
         if entry["status"] == "posted":
             _book_contra(system, entry)
     for transfer_id, pair in legs.items():
-        problems.extend(_check_transfer(transfer_id, pair, stale_before))
-    balanced = total + sum(system.values()) == 0
+        problems.extend(_check_transfer(transfer_id, pair, unjournalled))
+    # A transfer debited and not yet credited: its money is between accounts.
+    in_transit = sum(
+        -entry["delta_cents"]
+        for entry in unjournalled.values()
+        if entry["type"] == "transfer_out"
+        and entry["pair_id"] not in unjournalled
+        and entry["pair_id"] not in by_id
+    )
+    balanced = total + in_transit + sum(system.values()) == 0
     if not balanced:
         problems.append(
             _problem(
                 "books_unbalanced",
-                f"customers {total} cents and system accounts "
-                f"{sum(system.values())} cents do not sum to zero",
+                f"customers {total} cents, in transit {in_transit} cents and "
+                f"system accounts {sum(system.values())} cents do not sum to zero",
             )
         )
     return {
@@ -117,6 +137,7 @@ def check(stale_before: datetime) -> dict:
         "entries": len(by_id),
         "transfers": len(legs),
         "total_balance_cents": total,
+        "in_transit_cents": in_transit,
         "problems": problems,
     }
 
@@ -175,13 +196,10 @@ def _check_account(account: dict, chain: list[tuple]) -> list[dict]:
     return found
 
 
-def _check_transfer(transfer_id: Any, pair: list[dict], stale_before: datetime):
+def _check_transfer(transfer_id: Any, pair: list[dict], unjournalled: set):
     posted = [leg for leg in pair if leg["status"] == "posted"]
     if not posted:
         return []
-    in_flight = any(
-        leg["status"] == "pending" and leg["created_at"] >= stale_before for leg in pair
-    )
     types = sorted(leg["type"] for leg in posted)
     if types == ["transfer_in", "transfer_out"]:
         if sum(leg["delta_cents"] for leg in posted) == 0 and (
@@ -190,8 +208,8 @@ def _check_transfer(transfer_id: Any, pair: list[dict], stale_before: datetime):
             return []
         return [_problem("transfer_unbalanced", "legs do not net to zero",
                          transfer_id=transfer_id)]  # fmt: skip
-    if in_flight and len(posted) == 1:
-        return []
+    if len(posted) == 1 and posted[0]["pair_id"] in unjournalled:
+        return []  # the other leg is applied and on its way to the journal
     return [
         _problem(
             "transfer_legs",

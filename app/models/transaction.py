@@ -1,7 +1,7 @@
 """TransactionModel: the transactions collection, the ledger's journal.
 
-Entries are written and moved through their states only by app.models.ledger;
-this class reads them and owns the collection's indexes.
+Entries are written only by app.models.ledger, each once, in its final state
+(posted, rejected or aborted); this class reads them and owns the indexes.
 """
 
 from datetime import datetime
@@ -28,10 +28,8 @@ class TransactionModel:
 
         The lists show posted entries only, newest first, by account or for the
         whole bank, with or without a type: partial indexes over posted entries
-        serve each with its sort, and an entry enters them once, when it is
-        posted (pending ones, which every movement writes and rewrites, stay
-        out). Recovery looks for stale pending entries by status and time; its
-        audit backfill for movements by type and posting time.
+        serve each with its sort (rejected and aborted entries stay out). The
+        audit feed reads movements by type and posting time.
         """
         newest = [("created_at", DESCENDING), ("_id", DESCENDING)]
         posted = {"partialFilterExpression": {"status": "posted"}}
@@ -52,7 +50,6 @@ class TransactionModel:
             name="posted_by_type_and_time",
             **posted,
         )
-        self.collection.create_index([("status", ASCENDING), ("created_at", ASCENDING)])
 
     def find_entry(self, entry_id: ObjectId) -> dict | None:
         """Return one journal entry by id, or None."""

@@ -1,0 +1,32 @@
+"""FeedModel: the feeds collection, how far each derived view has read the journal.
+
+One small document per feed (``_id`` its name), written once per sweep, never
+per movement: ``position`` is the posting time up to which the feed has
+derived its records. Moves forward only (``$max``), so two sweeps racing each
+other cannot move it back.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from app.db import get_db
+from app.models import EPOCH
+
+
+class FeedModel:
+    """Positions of the sweeps that derive records from the journal."""
+
+    @property
+    def collection(self) -> Any:
+        return get_db()["feeds"]
+
+    def position(self, name: str) -> datetime:
+        """Where feed ``name`` stands (the epoch for a feed never run)."""
+        doc = self.collection.find_one({"_id": name})
+        return doc["position"] if doc else EPOCH
+
+    def advance(self, name: str, moment: datetime) -> None:
+        """Move feed ``name`` forward to ``moment`` (never back)."""
+        self.collection.update_one(
+            {"_id": name}, {"$max": {"position": moment}}, upsert=True
+        )
