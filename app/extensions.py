@@ -1,11 +1,12 @@
 """Unbound Flask extensions, initialised by the app factory."""
 
 from flask import current_app, g, request
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-jwt = JWTManager()
+from app.token_cache import CachingJWTManager
+
+jwt = CachingJWTManager()
 limiter = Limiter(key_func=get_remote_address)
 
 
