@@ -15,7 +15,8 @@ from app.security import session_claims
 def make_user(app, username: str, password: str, role: str = "customer") -> dict:
     """Insert a user directly (no HTTP)."""
     with app.app_context():
-        return UserModel().create(username, password, role)
+        method = app.config["PASSWORD_HASH_METHOD"]
+        return UserModel(method).create(username, password, role)
 
 
 def make_account(app, user: dict, kind: str = "checking") -> dict:

@@ -254,8 +254,9 @@ def test_password_hash_uses_configured_scrypt_cost(app):
     user = make_user(app, "hashy", PASSWORD)
     assert user["password_hash"].startswith("scrypt:1024:8:1$")
     with app.app_context():
-        assert UserModel().authenticate("hashy", PASSWORD)["_id"] == user["_id"]
-        assert UserModel().authenticate("hashy", PASSWORD + "x") is None
+        users = UserModel(app.config["PASSWORD_HASH_METHOD"])
+        assert users.authenticate("hashy", PASSWORD)["_id"] == user["_id"]
+        assert users.authenticate("hashy", PASSWORD + "x") is None
 
 
 def test_default_hash_cost_meets_owasp_minimum():

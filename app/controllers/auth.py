@@ -42,12 +42,17 @@ from app.schemas.common import page
 from app.security import session_claims
 
 
+def _users() -> UserModel:
+    """The users, able to hash and check passwords with the configured method."""
+    return UserModel(current_app.config["PASSWORD_HASH_METHOD"])
+
+
 def create_user(data: dict, role: str) -> dict:
     """Insert a validated user with the given role.
 
     :raises UsernameTakenError: the username exists already.
     """
-    users = UserModel()
+    users = _users()
     if users.find_by_username(data["username"]) is not None:
         raise UsernameTakenError()
     try:
@@ -139,7 +144,7 @@ def login(payload: object, client: dict) -> dict:
     except LoginLocked:
         _attempt(username, "locked", None, client)
         raise
-    user = UserModel().authenticate(username, data["password"])
+    user = _users().authenticate(username, data["password"])
     if user is None:
         _attempt(username, "failure", None, client)
         audit.record("login_failure", actor=_actor(username))
@@ -214,7 +219,7 @@ def change_password(user: dict, claims: dict, payload: object) -> None:
     problems = check_new_password(data["new_password"], user["username"])
     if problems:
         raise ValidationError({"new_password": problems["password"]})
-    users = UserModel()
+    users = _users()
     # Guesses at the current password count toward the login lockout, so a
     # stolen access token cannot be used to find the password.
     failures = _reserve_attempt(user["username"], utc_now())[1]

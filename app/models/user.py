@@ -4,7 +4,6 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from flask import current_app
 from pymongo import ASCENDING
 
 from app.db import get_db
@@ -16,7 +15,20 @@ STAFF_ROLES = ("banker", "auditor")
 
 
 class UserModel:
-    """Users; usernames are stored folded to lower case and unique."""
+    """Users; usernames are stored folded to lower case and unique.
+
+    ``hash_method`` (werkzeug's method string, the PASSWORD_HASH_METHOD
+    setting) is needed only by the methods that hash or check a password.
+    """
+
+    def __init__(self, hash_method: str | None = None) -> None:
+        self._hash_method = hash_method
+
+    @property
+    def hash_method(self) -> str:
+        if self._hash_method is None:
+            raise RuntimeError("UserModel(hash_method=...) is needed for passwords")
+        return self._hash_method
 
     @property
     def collection(self) -> Any:
@@ -38,9 +50,7 @@ class UserModel:
         doc = {
             "_id": ObjectId(),
             "username": username,
-            "password_hash": hash_password(
-                password, current_app.config["PASSWORD_HASH_METHOD"]
-            ),
+            "password_hash": hash_password(password, self.hash_method),
             "role": role,
             "email": email,
             "full_name": full_name,
@@ -62,9 +72,8 @@ class UserModel:
     def authenticate(self, username: str, password: str) -> dict | None:
         """Return the user when the password matches, else None, in similar time."""
         user = self.find_by_username(username)
-        method = current_app.config["PASSWORD_HASH_METHOD"]
         stored = user["password_hash"] if user else None
-        return user if verify_password(stored, password, method) else None
+        return user if verify_password(stored, password, self.hash_method) else None
 
     def change_password(
         self, user_id: ObjectId, password: str, keep_session: str | None
@@ -78,9 +87,7 @@ class UserModel:
             {"_id": user_id},
             {
                 "$set": {
-                    "password_hash": hash_password(
-                        password, current_app.config["PASSWORD_HASH_METHOD"]
-                    ),
+                    "password_hash": hash_password(password, self.hash_method),
                     "tokens_valid_after": utc_now(),
                     "session_kept": keep_session,
                 }
