@@ -24,6 +24,7 @@ from pymongo.errors import PyMongoError
 
 from app.controllers.movements import render_movement
 from app.core.idempotency import settle_claim
+from app.core.movements import MovementKey
 from app.core.recovery import posted_movement
 from app.errors import (
     IdempotencyInProgressError,
@@ -38,13 +39,13 @@ log = logging.getLogger("app.idempotency")
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotency-Replayed"
-_MOVEMENT_ID = "bank.movement_id"
+_MOVEMENT_KEY = "bank.movement_key"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 
 
-def movement_id() -> ObjectId | None:
-    """Return the journal id the current request's movement must use, if keyed."""
-    return request.environ.get(_MOVEMENT_ID)
+def movement_key() -> MovementKey | None:
+    """The id and start the current request's movement must use, if keyed."""
+    return request.environ.get(_MOVEMENT_KEY)
 
 
 class _Text(str):
@@ -173,7 +174,9 @@ def idempotent(view: Callable) -> Callable:
         if isinstance(claimed, Response):
             return claimed
         # In the request's environ, not g, which can outlive the request.
-        request.environ[_MOVEMENT_ID] = claimed["movement_id"]
+        request.environ[_MOVEMENT_KEY] = MovementKey(
+            claimed["movement_id"], claimed["created_at"]
+        )
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - rendered by the app's handlers

@@ -315,3 +315,87 @@ def test_a_keyless_request_that_died_gets_its_audit_entry(
     assert entries[0]["details"].get("recovered", False) is recovered
     recover(app)
     assert len(audited()) == 1
+
+
+@pytest.mark.parametrize("kind", list(MOVEMENTS))
+def test_a_keyed_request_stalled_before_its_commit_point_cannot_move_money_twice(
+    app, customer, setting, kind, monkeypatch
+):
+    """The first request claims the key and stalls before its first ledger write
+    for longer than the timeout; the retry settles the claim (nothing moved),
+    claims again and moves the money. The first request, woken, is refused: the
+    caller's accounts were fenced at its claim's time."""
+    import threading
+    import time
+
+    from app.models import ledger
+
+    mine, theirs = setting
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(milliseconds=200)
+    _path, _writes, _commit_at, my_delta, their_delta = MOVEMENTS[kind]
+    before = balances(app, mine, theirs)
+    step = "_hold" if kind == "transfer" else "_commit"
+    real = getattr(ledger, step)
+    stalled, wake = threading.Event(), threading.Event()
+    calls: list = []
+
+    def stalling(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            stalled.set()
+            wake.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, step, stalling)
+    first: dict = {}
+    thread = threading.Thread(
+        target=lambda: first.update(
+            response=send(app.test_client(), kind, customer, theirs)
+        )
+    )
+    thread.start()
+    assert stalled.wait(10)
+    time.sleep(0.3)  # longer than the timeout
+    retry = send(app.test_client(), kind, customer, theirs)
+    wake.set()
+    thread.join(10)
+    assert retry.status_code == 201, retry.get_json()
+    assert first["response"].status_code == 503  # refused: its claim was settled
+    assert balances(app, mine, theirs) == (
+        before[0] + my_delta,
+        before[1] + their_delta,
+    )
+    again = send(app.test_client(), kind, customer, theirs)
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert balances(app, mine, theirs) == (
+        before[0] + my_delta,
+        before[1] + their_delta,
+    )
+    assert check(app)["ok"]
+
+
+def test_a_credit_that_meets_a_busy_target_still_finishes_the_transfer(
+    app, client, customer, setting, monkeypatch
+):
+    """After the debit, a hot target delays the credit but never makes the
+    transfer answer "busy, retry" (which would say nothing moved)."""
+    from app.models import ledger
+
+    mine, theirs = setting
+    monkeypatch.setattr(ledger, "COMMIT_ATTEMPTS", 1)
+    real = ledger._credit
+
+    def hot(target, entry):
+        for _ in range(3):  # other movements land on the target meanwhile
+            fund(app, theirs, 1)
+        return real(target, entry)
+
+    monkeypatch.setattr(ledger, "_credit", hot)
+    response = client.post(
+        "/transfers",
+        headers=customer["headers"],
+        json={"amount": "1.00", "to_account_number": theirs},
+    )
+    assert response.status_code == 201, response.get_json()
+    assert balances(app, mine, theirs) == (FUNDED - 100, 100 + 3)
+    assert check(app)["ok"]

@@ -2,12 +2,11 @@
 
 from collections.abc import Callable
 
-from bson import ObjectId
 from flask import current_app
 
 from app.controllers import caller
 from app.core import movements
-from app.core.movements import Deposit, Movement, Withdrawal
+from app.core.movements import Deposit, Movement, MovementKey, Withdrawal
 from app.schemas.transaction import (
     amount_schema,
     movement_result_schema,
@@ -27,22 +26,22 @@ def render_movement(movement: Movement) -> dict:
     return movement_result_schema.dump({**out, "transaction": out})
 
 
-def deposit(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
+def deposit(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Credit the caller's account and render the transaction.
 
     :raises ValidationError: a bad amount, description or account number.
     :raises DomainError: see :func:`app.core.movements.deposit`.
     """
-    return _one_account(user, payload, Deposit, movements.deposit, movement_id)
+    return _one_account(user, payload, Deposit, movements.deposit, key)
 
 
-def withdraw(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
+def withdraw(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Debit the caller's account if the balance covers it; render it.
 
     :raises ValidationError: a bad amount, description or account number.
     :raises DomainError: see :func:`app.core.movements.withdraw`.
     """
-    return _one_account(user, payload, Withdrawal, movements.withdraw, movement_id)
+    return _one_account(user, payload, Withdrawal, movements.withdraw, key)
 
 
 def _one_account(
@@ -50,13 +49,13 @@ def _one_account(
     payload: object,
     order: type[Deposit] | type[Withdrawal],
     use_case: Callable[..., Movement],
-    movement_id: ObjectId | None,
+    key: MovementKey | None,
 ) -> dict:
     data = amount_schema.load(payload)
     movement = use_case(
         caller(user),
         order(data["amount_cents"], data["account_number"], data["description"]),
         currency=current_app.config["CURRENCY"],
-        movement_id=movement_id,
+        key=key,
     )
     return render_movement(movement)

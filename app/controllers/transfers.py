@@ -1,16 +1,15 @@
 """Transfers: validate, run the use case, render the transfer."""
 
-from bson import ObjectId
 from flask import current_app
 
 from app.controllers import caller
 from app.controllers.movements import render_movement
 from app.core import movements
-from app.core.movements import TransferOrder
+from app.core.movements import MovementKey, TransferOrder
 from app.schemas.transaction import transfer_schema
 
 
-def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -> dict:
+def transfer(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Move money from one of the caller's accounts to any active account.
 
     :raises ValidationError: a bad amount or number.
@@ -27,6 +26,6 @@ def transfer(user: dict, payload: object, movement_id: ObjectId | None = None) -
         caller(user),
         order,
         currency=current_app.config["CURRENCY"],
-        movement_id=movement_id,
+        key=key,
     )
     return render_movement(movement)

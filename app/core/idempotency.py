@@ -14,14 +14,22 @@ from datetime import timedelta
 from pymongo.errors import PyMongoError
 
 from app.core.recovery import settle_movement
-from app.models import utc_now
+from app.models import ledger, utc_now
 from app.models.idempotency import IdempotencyModel
 
 log = logging.getLogger("app.idempotency")
 
 
 def settle_claim(record: dict) -> None:
-    """Settle the movement of a claim whose request stopped; complete or free it."""
+    """Settle the movement of a claim whose request stopped; complete or free it.
+
+    The caller's accounts are fenced at the claim's time first, so a request
+    that stalled before its commit point can never apply it later: without the
+    fence, a key freed here ("nothing moved") and claimed again by a retry
+    could see both the retry and the woken request move the money.
+    """
+    # The movement's entries are dated at the claim's time (MovementKey).
+    ledger.fence_owner(record["user_id"], record["created_at"])
     movement = settle_movement(record["movement_id"])
     model = IdempotencyModel()
     if movement is None:

@@ -9,6 +9,7 @@ derived from the journal (``app.core.audit_feed``), not written beside it.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -43,6 +44,17 @@ class Caller:
     def origin(self) -> dict:
         """What the journal keeps of the caller, for the audit trail."""
         return {"actor": self.username, "ip": self.ip, "request_id": self.request_id}
+
+
+@dataclass(frozen=True)
+class MovementKey:
+    """What an exactly-once caller (an Idempotency-Key's claim) fixes in advance:
+    the movement's id, and when it began (the claim's time). The ledger dates
+    the movement's entries at ``begun_at``, so fencing the caller's accounts at
+    that time refuses a request that stalled before its commit point."""
+
+    id: ObjectId
+    begun_at: datetime
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class Movement:
 
 
 def deposit(
-    caller: Caller, order: Deposit, *, currency: str, movement_id: ObjectId | None
+    caller: Caller, order: Deposit, *, currency: str, key: MovementKey | None = None
 ) -> Movement:
     """Credit the caller's account, exactly once per movement id.
 
@@ -101,11 +113,11 @@ def deposit(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
-    return _one_account(caller, order, ledger.deposit, currency, movement_id)
+    return _one_account(caller, order, ledger.deposit, currency, key)
 
 
 def withdraw(
-    caller: Caller, order: Withdrawal, *, currency: str, movement_id: ObjectId | None
+    caller: Caller, order: Withdrawal, *, currency: str, key: MovementKey | None = None
 ) -> Movement:
     """Debit the caller's account if the balance covers it, exactly once.
 
@@ -115,7 +127,7 @@ def withdraw(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
-    return _one_account(caller, order, ledger.withdraw, currency, movement_id)
+    return _one_account(caller, order, ledger.withdraw, currency, key)
 
 
 def _one_account(
@@ -123,13 +135,13 @@ def _one_account(
     order: Deposit | Withdrawal,
     step: Callable,
     currency: str,
-    movement_id: ObjectId | None,
+    key: MovementKey | None,
 ) -> Movement:
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     entry = _in_ledger(
-        order.cents, step, account, order.cents, order.description, movement_id,
-        caller.origin,
+        order.cents, step, account, order.cents, order.description,
+        key and key.id, caller.origin, key and key.begun_at,
     )  # fmt: skip
     return Movement((entry,))
 
@@ -139,7 +151,7 @@ def transfer(
     order: TransferOrder,
     *,
     currency: str,
-    movement_id: ObjectId | None,
+    key: MovementKey | None = None,
 ) -> Movement:
     """Move money from the caller's account to another: both legs or neither.
 
@@ -166,8 +178,9 @@ def transfer(
         order.to_account_number,
         order.cents,
         order.description,
-        movement_id,
+        key and key.id,
         caller.origin,
+        key and key.begun_at,
     )
     return Movement((done.out_entry, done.in_entry))
 

@@ -105,7 +105,9 @@ grace period (so it never races a request that is still running). Running
 recovery twice changes nothing the second time.
 """
 
+import itertools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -197,16 +199,20 @@ def deposit(
     description: str | None,
     movement_id: ObjectId | None = None,
     origin: dict | None = None,
+    begun_at: datetime | None = None,
 ) -> dict:
     """Credit ``account`` and return the posted journal entry.
 
     ``origin`` (who asked, from where) is stored on the entry, for the audit
-    trail derived from the journal.
+    trail derived from the journal. ``begun_at``: when the movement began, if
+    before now (its entries' ``created_at``; see :func:`fence_owner`).
 
     :raises LedgerRefusal: the account is not active.
     :raises LedgerBusy: the account kept changing under the commit point.
     """
-    return _move(account, "deposit", amount_cents, description, movement_id, origin)
+    return _move(
+        account, "deposit", amount_cents, description, movement_id, origin, begun_at
+    )
 
 
 def withdraw(
@@ -215,6 +221,7 @@ def withdraw(
     description: str | None,
     movement_id: ObjectId | None = None,
     origin: dict | None = None,
+    begun_at: datetime | None = None,
 ) -> dict:
     """Debit ``account`` if its balance covers the amount; return the entry.
 
@@ -222,8 +229,9 @@ def withdraw(
     :raises LedgerBusy: the account kept changing under the commit point.
     """
     return _move(
-        account, "withdrawal", amount_cents, description, movement_id, origin
-    )
+        account, "withdrawal", amount_cents, description, movement_id, origin,
+        begun_at,
+    )  # fmt: skip
 
 
 def transfer(
@@ -233,6 +241,7 @@ def transfer(
     description: str | None,
     transfer_id: ObjectId | None = None,
     origin: dict | None = None,
+    begun_at: datetime | None = None,
 ) -> Transfer:
     """Move money from ``source`` to the account numbered ``target_number``.
 
@@ -245,7 +254,7 @@ def transfer(
     _check_amount(amount_cents)
     if source["account_number"] == target_number:
         raise ValueError("a transfer needs two different accounts")
-    now = utc_now()
+    now = _started(begun_at)
     out_id = transfer_id or ObjectId()
     in_id = ObjectId()
     out_entry = _new_entry(
@@ -280,6 +289,30 @@ def transfer(
     _journal_posted([(out_entry, out_record), (in_entry, in_record)])  # step 4
     _release([(source["_id"], out_id), (target["_id"], in_id)])  # step 5
     return Transfer(out_entry=out_entry, in_entry=in_entry)
+
+
+def _started(begun_at: datetime | None) -> datetime:
+    """When a movement counts as begun: its entries' ``created_at``.
+
+    A movement fixed in advance (an Idempotency-Key's claim) begins when it was
+    claimed, not when its request got round to it, so that fencing the accounts
+    at the claim's time (:func:`fence_owner`) refuses a request that stalled
+    before its commit point, however long it stalled.
+    """
+    now = utc_now()
+    return now if begun_at is None else min(now, begun_at)
+
+
+def fence_owner(user_id: ObjectId, moment: datetime) -> None:
+    """Refuse every movement of ``user_id``'s accounts begun at or before ``moment``.
+
+    Before an abandoned keyed movement is settled: whatever its request has not
+    applied by now it never will (every keyed movement debits or credits one of
+    its caller's own accounts).
+    """
+    _accounts().update_many(
+        {"user_id": user_id}, {"$max": {"fenced_until": moment}}
+    )
 
 
 def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
@@ -344,11 +377,12 @@ def _move(
     description: str | None,
     movement_id: ObjectId | None,
     origin: dict | None,
+    begun_at: datetime | None,
 ) -> dict:
     _check_amount(amount_cents)
     entry = _new_entry(
         account, type_, amount_cents, description, movement_id or ObjectId(),
-        utc_now(), origin=origin,
+        _started(begun_at), origin=origin,
     )  # fmt: skip
     try:
         record = _commit(account, entry)  # step 1: the commit point
@@ -471,7 +505,13 @@ def _credit(target: dict | None, entry: dict) -> dict:
     """
     account = target
     fresh = False  # ``target`` may predate the credit: read again before judging
-    for _attempt in range(COMMIT_ATTEMPTS):
+    # The debit has committed: the credit cannot be refused, only delayed by
+    # other credits to a hot target, so it is never given up (a "busy, retry"
+    # answer would tell the client nothing moved). Past COMMIT_ATTEMPTS it backs
+    # off a little between attempts.
+    for attempt in itertools.count():
+        if attempt >= COMMIT_ATTEMPTS:
+            time.sleep(min(0.05, 0.001 * (attempt - COMMIT_ATTEMPTS + 1)))
         if account is None:
             raise RuntimeError(f"account {entry['account_id']} vanished mid-transfer")
         record = _record_on(account, entry["_id"])
@@ -511,7 +551,7 @@ def _credit(target: dict | None, entry: dict) -> dict:
         if result.matched_count == 1:
             return record
         account, fresh = _accounts().find_one({"_id": entry["account_id"]}), True
-    raise LedgerBusy(str(entry["account_id"]))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _journal_posted(applied: list[tuple[dict, dict]], recovered: bool = False) -> None:

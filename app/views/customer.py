@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from app.controllers import accounts, movements, transactions, transfers
 from app.extensions import authenticated_user, limiter, money_rate
 from app.http import json_body, query_args
-from app.idempotency import idempotent, movement_id
+from app.idempotency import idempotent, movement_key
 from app.openapi import RATE_LIMITED, operation
 from app.schemas.account import (
     AccountPageSchema,
@@ -120,7 +120,7 @@ def get_account(account_number: str):
 )
 def deposit():
     """Deposit money into the caller's account."""
-    return movements.deposit(current_user, json_body(), movement_id()), 201
+    return movements.deposit(current_user, json_body(), movement_key()), 201
 
 
 @bp.post("/withdraw")
@@ -131,7 +131,7 @@ def deposit():
 )
 def withdraw():
     """Withdraw money from the caller's account."""
-    return movements.withdraw(current_user, json_body(), movement_id()), 201
+    return movements.withdraw(current_user, json_body(), movement_key()), 201
 
 
 @bp.post("/transfers")
@@ -142,7 +142,7 @@ def withdraw():
 )
 def transfer():
     """Move money from the caller's account to another account."""
-    return transfers.transfer(current_user, json_body(), movement_id()), 201
+    return transfers.transfer(current_user, json_body(), movement_key()), 201
 
 
 @bp.get("/transactions")
