@@ -315,7 +315,7 @@ def test_recovery_scans_only_accounts_with_movements_in_flight(run):
     ]
     assert [query.filter for query in recovery] == [WITH_PENDING_RECORDS, WITH_HOLDS]
     served = [qr.serving_index(query, indexes["accounts"]) for query in recovery]
-    assert served == [["with_pending_records"], ["with_holds"]]
+    assert served == [["with_pending_records"], ["in_flight_holds"]]
 
 
 # -- the judge itself ---------------------------------------------------------
@@ -436,7 +436,7 @@ def test_recovery_reads_its_partial_indexes_on_a_real_server(real_run):
     database, _queries, _indexes = real_run
     for filter, name in [
         (WITH_PENDING_RECORDS, "with_pending_records"),
-        (WITH_HOLDS, "with_holds"),
+        (WITH_HOLDS, "in_flight_holds"),
     ]:
         plan = database["accounts"].find(filter).explain()["queryPlanner"]
         assert "COLLSCAN" not in stages(plan["winningPlan"])

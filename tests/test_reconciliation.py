@@ -154,3 +154,24 @@ def test_recover_command_settles_and_is_idempotent(app, client, customer):
     assert run(app, "check").exit_code == 0
     again = run(app, "recover")
     assert "0 finished, 0 undone, 0 released, 0 idempotency keys" in again.output
+
+
+def test_records_and_holds_of_the_previous_protocol_are_reported_not_fatal(
+    app, customer
+):
+    """The protocol before this one kept records without their entry and holds
+    as bare ids (see the README's upgrade note): reported, and start-up goes on."""
+    number = customer["account"]["account_number"]
+    with app.app_context():
+        get_db()["accounts"].update_one(
+            {"account_number": number},
+            {"$push": {"pending_entries": {"id": ObjectId(), "seq": 9,
+                                           "balance_after": 1},
+                       "holds": ObjectId()}},
+        )  # fmt: skip
+    text = run(app, "recover").output
+    assert "1 could not be settled" in text
+    result = run(app, "check")
+    assert result.exit_code == 1
+    assert "  unreadable_record " in result.output
+    assert "  unreadable_hold " in result.output

@@ -399,3 +399,40 @@ def test_a_credit_that_meets_a_busy_target_still_finishes_the_transfer(
     assert response.status_code == 201, response.get_json()
     assert balances(app, mine, theirs) == (FUNDED - 100, 100 + 3)
     assert check(app)["ok"]
+
+
+def test_a_release_that_reached_only_one_account_is_finished_by_recovery(
+    app, client, customer, setting, monkeypatch
+):
+    """A transfer's release is one bulk write of two updates, not atomic: when
+    only the source's lands, recovery releases the target's record too (else
+    the target could never close)."""
+    from app.models import ledger
+    from app.models.account import AccountModel
+
+    mine, theirs = setting
+    real = ledger._release
+
+    def half(records):
+        if len(records) == 2:
+            real(records[:1])
+            raise faults.Crash("died mid bulk write")
+        return real(records)
+
+    monkeypatch.setattr(ledger, "_release", half)
+    with pytest.raises(faults.Crash):
+        client.post(
+            "/transfers",
+            headers=customer["headers"],
+            json={"amount": "5.00", "to_account_number": theirs},
+        )
+    monkeypatch.undo()
+    with app.app_context():
+        assert AccountModel().find_by_number(theirs)["pending_entries"] != []
+        stale = check_report()
+    assert [p["code"] for p in stale["problems"]] == ["stale_pending"]
+    assert "1 released" in recover(app)
+    with app.app_context():
+        assert AccountModel().find_by_number(theirs)["pending_entries"] == []
+    assert check(app)["ok"]
+    assert balances(app, mine, theirs) == (FUNDED - AMOUNT, AMOUNT)

@@ -6,11 +6,13 @@ a sweep over the movements posted since the feed's position. So an entry can be
 late but never lost, and never doubled: it is keyed by the movement id, and a
 second insert of it (another sweep, a retry) is a duplicate the log ignores.
 
-The sweep re-reads ``overlap`` before its position: an entry's posting time is
-taken just before its insert, so a request that stalls between the two can
-land an entry a little in the past. ``overlap`` must exceed the longest such
-stall; the ledger's recovery grace bounds it (a request stalled longer than
-that has its movement finished by recovery, with a fresh posting time).
+The position never passes a movement still to be journalled: it moves to the
+sweep's time or to the start of the oldest movement whose record is still on
+its account, whichever is earlier (an entry's posting time is taken before
+its insert, and its record released after it, so a request that stalls in
+between lands an entry "in the past", but never before that start). The
+sweep re-reads ``overlap`` before its position on top, for clocks that differ
+between processes.
 
 Runs at start-up and in ``flask ledger recover`` (after recovery), in ``flask
 audit seal`` (before sealing), and before the audit log is read.
@@ -19,7 +21,7 @@ audit seal`` (before sealing), and before the audit log is read.
 from datetime import datetime, timedelta
 from itertools import islice
 
-from app.models import utc_now
+from app.models import ledger, utc_now
 from app.models.audit import AuditModel
 from app.models.feed import FeedModel
 from app.models.transaction import TransactionModel
@@ -45,7 +47,8 @@ def catch_up(overlap: timedelta, now: datetime | None = None) -> int:
         written += audit.append_once(
             [movement_entry(entry) for entry in batch if entry["_id"] not in have]
         )
-    feeds.advance(FEED, until)
+    pending = ledger.oldest_unjournalled()
+    feeds.advance(FEED, until if pending is None else min(until, pending))
     return written
 
 

@@ -90,9 +90,14 @@ class AccountModel:
             name="with_pending_records",
             partialFilterExpression=WITH_PENDING_RECORDS,
         )
+        # "with_holds" was the index of the previous hold format (holds were
+        # bare entry ids); a real server refuses to redefine an index under
+        # its name, so the new one has its own and the old one goes.
+        if "with_holds" in self.collection.index_information():
+            self.collection.drop_index("with_holds")
         self.collection.create_index(
             [("holds.out", ASCENDING)],
-            name="with_holds",
+            name="in_flight_holds",
             partialFilterExpression=WITH_HOLDS,
         )
 

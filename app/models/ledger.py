@@ -281,9 +281,9 @@ def transfer(
     try:
         out_record = _commit(source, out_entry, pair=in_entry)  # 2: commit point
     except (LedgerRefusal, LedgerBusy) as refusal:
-        _drop_hold(target["_id"], in_id)
         in_entry["reason"] = f"source_{refusal.reason}"
         _journal_closed([out_entry, in_entry], "rejected", refusal.reason)
+        _drop_hold(target["_id"], in_id)  # after the trace (see _settle)
         raise
     in_record = _credit(target, in_entry)  # step 3
     _journal_posted([(out_entry, out_record), (in_entry, in_record)])  # step 4
@@ -589,7 +589,10 @@ def _insert_once(docs: list[dict]) -> None:
     try:
         _journal().insert_many(docs, ordered=False)
     except BulkWriteError as error:
-        if any(e.get("code") != DUPLICATE_KEY for e in error.details["writeErrors"]):
+        details = error.details
+        if details.get("writeConcernErrors") or any(
+            e.get("code") != DUPLICATE_KEY for e in details["writeErrors"]
+        ):
             raise
 
 
@@ -637,6 +640,28 @@ def _record_on(account: dict, entry_id: ObjectId) -> dict | None:
     return None
 
 
+def oldest_unjournalled() -> datetime | None:
+    """When the oldest movement still to be journalled began (None: there is none).
+
+    An entry's record is released only after its journal insert, and its
+    posting time comes after its start, so no entry yet to reach the journal
+    can be posted before this moment (see app.core.audit_feed).
+    """
+    starts = [
+        record["entry"]["created_at"]
+        for account in _accounts().find(
+            WITH_PENDING_RECORDS, {"pending_entries.entry.created_at": 1}
+        )
+        for record in account["pending_entries"]
+        if "entry" in record
+    ]
+    return min(starts, default=None)
+
+
+def _hold_of(account: dict, out_id: ObjectId) -> dict:
+    return next(hold for hold in account["holds"] if hold["out"] == out_id)
+
+
 def _hold_on(account: dict, entry_id: ObjectId) -> dict | None:
     for hold in account["holds"]:
         if hold["id"] == entry_id:
@@ -665,6 +690,10 @@ def _settle(movement_id: ObjectId) -> tuple[str, list[dict] | None]:
     """
     first = _journal().find_one({"_id": movement_id})
     if first is not None and first["status"] in ("rejected", "aborted"):
+        # Journalled before its hold was dropped: drop one a crash left behind.
+        held = _accounts().find_one({"$and": [WITH_HOLDS, {"holds.out": movement_id}]})
+        if held is not None:
+            _drop_hold(held["_id"], _hold_of(held, movement_id)["id"])
         return "none", None
     # Each repeats its partial index's filter, so the planner may use it.
     account = _accounts().find_one(
@@ -679,24 +708,34 @@ def _settle(movement_id: ObjectId) -> tuple[str, list[dict] | None]:
         _journal_posted([(dict(record["entry"]), record)], recovered=True)
         _release([(account["_id"], movement_id)])
         return done, [_journal().find_one({"_id": movement_id})]
-    if first is not None:  # posted and released: nothing left to do
+    if first is not None:  # posted, its own record released
         if first["pair_id"] is None:
             return "none", [first]
         pair = _journal().find_one({"_id": first["pair_id"]})
+        # The release is one bulk write of two updates, not atomic: the other
+        # leg's record may have stayed behind.
+        behind = _accounts().find_one(
+            {"$and": [WITH_PENDING_RECORDS, {"pending_entries.id": first["pair_id"]}]}
+        )
+        if behind is not None and pair is not None:
+            _release([(behind["_id"], pair["_id"])])
+            return "released", [first, pair]
         return "none", [first, pair]
     target = _accounts().find_one({"$and": [WITH_HOLDS, {"holds.out": movement_id}]})
     if target is None:
         return "none", None  # never reached the ledger's first write
-    hold = next(h for h in target["holds"] if h["out"] == movement_id)
+    hold = _hold_of(target, movement_id)
     # Fence the source at the transfer's time, then look again: the debit either
     # landed before the fence (finish it) or can never land (void it).
     source = _fence(hold["source"], hold["at"])
     record = _record_on(source, movement_id) if source else None
     if record is not None:
         return "finished", _finish_transfer(source["_id"], record)
-    _drop_hold(target["_id"], hold["id"])
+    # Journal first, then drop the hold: a crash in between leaves a hold the
+    # next run drops (above), never a void without its trace.
     if source is not None:
         _journal_closed(_voided_legs(source, target, hold), "aborted", "recovered")
+    _drop_hold(target["_id"], hold["id"])
     return "aborted", None
 
 
@@ -752,8 +791,11 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
     stale: dict = {}  # movement id -> None, in the order found
     for account in _accounts().find(WITH_PENDING_RECORDS):
         for record in account["pending_entries"]:
-            entry = record["entry"]
-            if entry["created_at"] <= cutoff:
+            entry = record.get("entry")
+            if entry is None:  # not this protocol's (see the README's upgrade note)
+                log.error("account %s: unreadable record %s", account["_id"], record)
+                counts["failed"] += 1
+            elif entry["created_at"] <= cutoff:
                 stale[entry["transfer_id"] or entry["_id"]] = None
     for account in _accounts().find(WITH_HOLDS):
         for hold in account["holds"]:

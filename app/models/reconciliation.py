@@ -70,9 +70,25 @@ def check(stale_before: datetime) -> dict:
         number = account["account_number"]
         chain = applied[account["_id"]]
         for record in account["pending_entries"]:
-            if record["id"] in by_id:
-                continue  # journalled, waiting for its release: counted there
+            if "entry" not in record:  # not this protocol's: cannot be judged
+                problems.append(
+                    _problem("unreadable_record", "record without its entry",
+                             account_number=number, entry_id=record.get("id"))
+                )  # fmt: skip
+                continue
             entry = record["entry"]
+            if record["id"] in by_id:
+                # Journalled, waiting for its release: counted there.
+                if entry["created_at"] < stale_before:
+                    problems.append(
+                        _problem(
+                            "stale_pending",
+                            "entry journalled but its record never released",
+                            account_number=number,
+                            entry_id=record["id"],
+                        )
+                    )
+                continue
             unjournalled[record["id"]] = entry
             chain.append((record["seq"], entry["delta_cents"], record["balance_after"]))
             _book_contra(system, entry)
@@ -88,6 +104,12 @@ def check(stale_before: datetime) -> dict:
                 )
         problems.extend(_check_account(account, chain))
         for hold in account["holds"]:
+            if not isinstance(hold, dict):  # not this protocol's
+                problems.append(
+                    _problem("unreadable_hold", "hold without its transfer",
+                             account_number=number, entry_id=hold)
+                )  # fmt: skip
+                continue
             if hold["id"] in by_id:
                 problems.append(
                     _problem(
