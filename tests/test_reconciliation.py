@@ -93,11 +93,12 @@ def tamper_stale(app, number):
 
 
 def tamper_hold(app, number):
-    """A hold for a leg that is in the journal already."""
+    """A hold, an hour old, for a leg that is in the journal already."""
     with app.app_context():
         leg = get_db()["transactions"].find_one({"type": "transfer_in"})
         hold = {"id": leg["_id"], "out": leg["transfer_id"], "source": ObjectId(),
-                "cents": leg["amount_cents"], "at": utc_now()}  # fmt: skip
+                "cents": leg["amount_cents"],
+                "at": utc_now() - timedelta(hours=1)}  # fmt: skip
         get_db()["accounts"].update_one(
             {"_id": leg["account_id"]}, {"$push": {"holds": hold}}
         )
@@ -175,3 +176,62 @@ def test_records_and_holds_of_the_previous_protocol_are_reported_not_fatal(
     assert result.exit_code == 1
     assert "  unreadable_record " in result.output
     assert "  unreadable_hold " in result.output
+
+
+class MovingDatabase:
+    """A real server's cursor is no snapshot: accounts read later show later
+    writes. Reads the accounts one by one, ``first`` first, and runs ``move``
+    after the first one."""
+
+    def __init__(self, database, first, move) -> None:
+        self.database, self.first, self.move = database, first, move
+
+    def __getitem__(self, name):
+        collection = self.database[name]
+        if name != "accounts":
+            return collection
+        owner = self
+
+        class Accounts:
+            def find(self, *args, **kwargs):
+                ids = [doc["_id"] for doc in collection.find({}, {"_id": 1})]
+                ids.sort(key=lambda i: i != owner.first)
+                for index, account_id in enumerate(ids):
+                    if index == 1:
+                        owner.move()
+                    yield collection.find_one({"_id": account_id})
+
+        return Accounts()
+
+
+@pytest.mark.parametrize("kind", ["transfer", "deposit"])
+def test_a_movement_during_the_check_is_no_discrepancy(
+    app, customer, other_customer, monkeypatch, kind
+):
+    """Each account is judged as of its own read: a movement that lands between
+    the reads (or before the journal is read) is not reported."""
+    from app.models import ledger, reconciliation
+    from app.models.account import AccountModel
+
+    mine = customer["account"]["account_number"]
+    theirs = other_customer["account"]["account_number"]
+    fund(app, mine, 1000)
+
+    def move():
+        if kind == "transfer":
+            ledger.transfer(AccountModel().find_by_number(mine), theirs, 100, None)
+        else:
+            ledger.deposit(AccountModel().find_by_number(theirs), 100, None)
+
+    with app.app_context():
+        target = AccountModel().find_by_number(theirs)
+        real = get_db()
+        monkeypatch.setattr(
+            reconciliation, "get_db", lambda: MovingDatabase(real, target["_id"], move)
+        )
+        report = reconciliation.check(utc_now() - timedelta(minutes=1))
+        monkeypatch.undo()
+        after = reconciliation.check(utc_now() - timedelta(minutes=1))
+    assert report["problems"] == []
+    assert report["balanced"]
+    assert after["ok"] and after["balanced"]

@@ -33,115 +33,53 @@ def check(stale_before: datetime) -> dict:
     """Return a report of every discrepancy between balances and journal.
 
     Records and holds older than ``stale_before`` count as abandoned.
+
+    The accounts are read first, then the journal, and neither read is a
+    snapshot on a real server: movements go on meanwhile. So each account is
+    judged as of its own read (one document, so one moment): an entry counts
+    as *applied* when the read shows it (its record is on the account, or it is
+    posted with a ``seq`` the account's ``entry_seq`` had reached). Entries
+    applied after the read are left out of the balance, the books and the
+    money in transit alike, and a hold whose leg may have been credited and
+    journalled since the read is reported only once it is older than
+    ``stale_before``.
     """
     accounts = list(get_db()["accounts"].find({}))
-    entries = get_db()["transactions"].find(
-        {},
-        {
-            "account_id": 1,
-            "type": 1,
-            "amount_cents": 1,
-            "delta_cents": 1,
-            "balance_after_cents": 1,
-            "seq": 1,
-            "status": 1,
-            "transfer_id": 1,
-            "pair_id": 1,
-            "contra_account": 1,
-            "created_at": 1,
-        },
-    )
+    entries = get_db()["transactions"].find({}, JOURNAL_FIELDS)
     by_id: dict = {}
-    applied: dict = defaultdict(list)  # account id -> (seq, delta, balance_after)
     legs: dict = defaultdict(list)
-    problems: list[dict] = []
     for entry in entries:
         by_id[entry["_id"]] = entry
-        if entry["status"] == "posted":
-            applied[entry["account_id"]].append(
-                (entry["seq"], entry["delta_cents"], entry["balance_after_cents"])
-            )
         if entry["transfer_id"] is not None:
             legs[entry["transfer_id"]].append(entry)
-    total = 0
-    system: dict[str, int] = dict.fromkeys(SYSTEM_ACCOUNTS, 0)
-    unjournalled: dict = {}  # entries applied, not yet in the journal, by id
-    for account in accounts:
-        number = account["account_number"]
-        chain = applied[account["_id"]]
-        for record in account["pending_entries"]:
-            if "entry" not in record:  # not this protocol's: cannot be judged
-                problems.append(
-                    _problem("unreadable_record", "record without its entry",
-                             account_number=number, entry_id=record.get("id"))
-                )  # fmt: skip
-                continue
-            entry = record["entry"]
-            if record["id"] in by_id:
-                # Journalled, waiting for its release: counted there.
-                if entry["created_at"] < stale_before:
-                    problems.append(
-                        _problem(
-                            "stale_pending",
-                            "entry journalled but its record never released",
-                            account_number=number,
-                            entry_id=record["id"],
-                        )
-                    )
-                continue
-            unjournalled[record["id"]] = entry
-            chain.append((record["seq"], entry["delta_cents"], record["balance_after"]))
-            _book_contra(system, entry)
-            if entry["created_at"] < stale_before:
-                problems.append(
-                    _problem(
-                        "stale_pending",
-                        "entry applied but not journalled since "
-                        f"{entry['created_at'].isoformat()}",
-                        account_number=number,
-                        entry_id=record["id"],
-                    )
-                )
-        problems.extend(_check_account(account, chain))
-        for hold in account["holds"]:
-            if not isinstance(hold, dict):  # not this protocol's
-                problems.append(
-                    _problem("unreadable_hold", "hold without its transfer",
-                             account_number=number, entry_id=hold)
-                )  # fmt: skip
-                continue
-            if hold["id"] in by_id:
-                problems.append(
-                    _problem(
-                        "orphan_hold",
-                        "hold for a leg that is journalled already",
-                        account_number=number,
-                        entry_id=hold["id"],
-                    )
-                )
-            elif hold["at"] < stale_before:
-                problems.append(
-                    _problem(
-                        "stale_pending",
-                        f"transfer held since {hold['at'].isoformat()}",
-                        account_number=number,
-                        entry_id=hold["id"],
-                    )
-                )
-        total += account["balance_cents"]
+    seen = {account["_id"]: account["entry_seq"] for account in accounts}
+    posted: dict = defaultdict(list)  # account id -> its applied posted entries
     for entry in by_id.values():
-        if entry["status"] == "posted":
-            _book_contra(system, entry)
+        if entry["status"] == "posted" and entry["seq"] <= seen.get(
+            entry["account_id"], 0
+        ):
+            posted[entry["account_id"]].append(entry)
+    problems: list[dict] = []
+    system: dict[str, int] = dict.fromkeys(SYSTEM_ACCOUNTS, 0)
+    applied: dict = {}  # every entry applied as of its account's read, by id
+    total = 0
+    for account in accounts:
+        chain = [
+            (e["seq"], e["delta_cents"], e["balance_after_cents"])
+            for e in posted[account["_id"]]
+        ]
+        applied.update((e["_id"], e) for e in posted[account["_id"]])
+        for record, entry in _records(account, by_id, stale_before, problems):
+            applied[record["id"]] = entry
+            chain.append((record["seq"], entry["delta_cents"], record["balance_after"]))
+        problems.extend(_check_account(account, chain))
+        problems.extend(_check_holds(account, by_id, stale_before))
+        total += account["balance_cents"]
+    for entry in applied.values():
+        _book_contra(system, entry)
+    in_transit = _in_transit(applied)
     for transfer_id, pair in legs.items():
-        problems.extend(_check_transfer(transfer_id, pair, unjournalled))
-    # A transfer debited and not yet credited: its money is between accounts.
-    in_transit = sum(
-        -entry["delta_cents"]
-        for entry in unjournalled.values()
-        if entry["type"] == "transfer_out"
-        and entry["pair_id"] not in unjournalled
-        and entry["pair_id"] not in by_id
-    )
+        problems.extend(_check_transfer(transfer_id, pair, applied))
     balanced = total + in_transit + sum(system.values()) == 0
     if not balanced:
         problems.append(
@@ -162,6 +100,96 @@ def check(stale_before: datetime) -> dict:
         "in_transit_cents": in_transit,
         "problems": problems,
     }
+
+
+JOURNAL_FIELDS = {
+    "account_id": 1,
+    "type": 1,
+    "amount_cents": 1,
+    "delta_cents": 1,
+    "balance_after_cents": 1,
+    "seq": 1,
+    "status": 1,
+    "transfer_id": 1,
+    "pair_id": 1,
+    "contra_account": 1,
+    "created_at": 1,
+}
+
+
+def _records(account: dict, by_id: dict, stale_before: datetime, problems: list):
+    """Yield (record, entry) for the account's records not yet journalled."""
+    number = account["account_number"]
+    for record in account["pending_entries"]:
+        if "entry" not in record:  # not this protocol's: cannot be judged
+            problems.append(
+                _problem("unreadable_record", "record without its entry",
+                         account_number=number, entry_id=record.get("id"))
+            )  # fmt: skip
+            continue
+        entry = record["entry"]
+        stale = entry["created_at"] < stale_before
+        if record["id"] in by_id:
+            # Journalled, waiting for its release: counted as posted.
+            if stale:
+                problems.append(
+                    _problem("stale_pending",
+                             "entry journalled but its record never released",
+                             account_number=number, entry_id=record["id"])
+                )  # fmt: skip
+            continue
+        if stale:
+            problems.append(
+                _problem(
+                    "stale_pending",
+                    "entry applied but not journalled since "
+                    f"{entry['created_at'].isoformat()}",
+                    account_number=number,
+                    entry_id=record["id"],
+                )
+            )
+        yield record, entry
+
+
+def _check_holds(account: dict, by_id: dict, stale_before: datetime) -> list[dict]:
+    number = account["account_number"]
+    found = []
+    for hold in account["holds"]:
+        if not isinstance(hold, dict):  # not this protocol's
+            found.append(
+                _problem("unreadable_hold", "hold without its transfer",
+                         account_number=number, entry_id=hold)
+            )  # fmt: skip
+        elif hold["at"] >= stale_before:
+            continue  # in flight (or finished since the read): judged later
+        elif hold["id"] in by_id:
+            found.append(
+                _problem("orphan_hold", "hold for a leg that is journalled already",
+                         account_number=number, entry_id=hold["id"])
+            )  # fmt: skip
+        else:
+            found.append(
+                _problem("stale_pending",
+                         f"transfer held since {hold['at'].isoformat()}",
+                         account_number=number, entry_id=hold["id"])
+            )  # fmt: skip
+    return found
+
+
+def _in_transit(applied: dict) -> int:
+    """Money debited from a source and not (yet, as of the reads) credited.
+
+    Per transfer: its amount if the out leg is applied and the in leg is not;
+    minus it in the reverse case (the target read after the credit, the source
+    before the debit).
+    """
+    transit = 0
+    for entry in applied.values():
+        if entry["type"] == "transfer_out" and entry["pair_id"] not in applied:
+            transit += entry["amount_cents"]
+        elif entry["type"] == "transfer_in" and entry["pair_id"] not in applied:
+            transit -= entry["amount_cents"]
+    return transit
 
 
 def _book_contra(system: dict[str, int], entry: dict) -> None:
@@ -218,7 +246,7 @@ def _check_account(account: dict, chain: list[tuple]) -> list[dict]:
     return found
 
 
-def _check_transfer(transfer_id: Any, pair: list[dict], unjournalled: set):
+def _check_transfer(transfer_id: Any, pair: list[dict], applied: dict):
     posted = [leg for leg in pair if leg["status"] == "posted"]
     if not posted:
         return []
@@ -230,7 +258,7 @@ def _check_transfer(transfer_id: Any, pair: list[dict], unjournalled: set):
             return []
         return [_problem("transfer_unbalanced", "legs do not net to zero",
                          transfer_id=transfer_id)]  # fmt: skip
-    if len(posted) == 1 and posted[0]["pair_id"] in unjournalled:
+    if len(posted) == 1 and posted[0]["pair_id"] in applied:
         return []  # the other leg is applied and on its way to the journal
     return [
         _problem(
