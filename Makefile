@@ -1,30 +1,48 @@
-# Two commands on a fresh machine: `make run` and `make test`.
+# Two commands on a fresh machine: `make run` and `make test` (`make help`).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-STAMP   = $(VENV)/.installed
+# What is installed: the runtime (requirements.txt) for `make run`, the dev
+# tools on top (requirements-dev.txt) for `make test` and the rest.
+RUNTIME = $(VENV)/.runtime-installed
+DEV     = $(VENV)/.dev-installed
+PIP     = $(BIN)/python -m pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: run test lint bench newman clean
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench newman clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+help: ## list the targets
+	@echo "Targets:"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
+		awk -F'\t' '{ printf "  make %-8s %s\n", $$1, $$2 }'
+
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(STAMP)
 
-run: $(STAMP)
+$(RUNTIME): requirements.txt | $(BIN)/python
+	@echo "==> installing the runtime into $(VENV) (requirements.txt)"
+	$(PIP) -r requirements.txt
+	@touch $@
+
+$(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
+	@echo "==> installing the dev tools into $(VENV) (requirements-dev.txt)"
+	$(PIP) -r requirements-dev.txt
+	@touch $@
+
+run: $(RUNTIME) ## install the runtime only and start the API (in-memory database)
 	$(BIN)/python run.py
 
-lint: $(STAMP)
+lint: $(DEV) ## ruff over the tree
 	$(BIN)/ruff check .
 
-test: lint
+test: lint ## install the dev tools, lint, run the whole suite
 	$(BIN)/python -m pytest
 
-newman: $(STAMP)
+newman: $(RUNTIME) ## the Postman collection against a live server (needs node)
 	bash scripts/newman.sh
 
-bench: $(STAMP)
+bench: $(RUNTIME) ## throughput against a bare Flask + JWT ceiling (needs wrk)
 	$(BIN)/python bench/bench.py
 
-clean:
+clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .coverage .pytest_cache .ruff_cache node_modules

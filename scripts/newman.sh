@@ -39,7 +39,7 @@ fi
 
 # The Makefile's stamp target: creates .venv, or refreshes it when the
 # requirements changed; a no-op otherwise.
-make --no-print-directory -s .venv/.installed
+make --no-print-directory -s .venv/.runtime-installed
 
 # A value of the Postman environment file.
 env_value() {
