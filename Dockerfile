@@ -15,7 +15,7 @@ WORKDIR /srv/bank
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 
-COPY gunicorn.conf.py run.py ./
+COPY gunicorn.conf.py run.py LICENSE ./
 COPY app ./app
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bank
