@@ -9,7 +9,7 @@ DEV     = $(VENV)/.dev-installed
 PIP     = $(BIN)/python -m pip install --disable-pip-version-check --progress-bar on
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench newman clean
+.PHONY: help run test lint bench newman lock clean
 
 help: ## list the targets
 	@echo "Targets:"
@@ -19,14 +19,16 @@ help: ## list the targets
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(RUNTIME): requirements.txt | $(BIN)/python
-	@echo "==> installing the runtime into $(VENV) (requirements.txt)"
-	$(PIP) -r requirements.txt
+# From the locks: every package pinned and hashed (scripts/lock.py writes
+# them from requirements*.txt).
+$(RUNTIME): requirements.lock | $(BIN)/python
+	@echo "==> installing the runtime into $(VENV) (requirements.lock)"
+	$(PIP) --require-hashes -r requirements.lock
 	@touch $@
 
-$(DEV): requirements.txt requirements-dev.txt $(RUNTIME)
-	@echo "==> installing the dev tools into $(VENV) (requirements-dev.txt)"
-	$(PIP) -r requirements-dev.txt
+$(DEV): requirements-dev.lock $(RUNTIME)
+	@echo "==> installing the dev tools into $(VENV) (requirements-dev.lock)"
+	$(PIP) --require-hashes -r requirements-dev.lock
 	@touch $@
 
 run: $(RUNTIME) ## install the runtime only and start the API (in-memory database)
@@ -43,6 +45,9 @@ newman: $(RUNTIME) ## the Postman collection against a live server (needs node)
 
 bench: $(RUNTIME) ## throughput against a bare Flask + JWT ceiling (needs wrk)
 	$(BIN)/python bench/bench.py
+
+lock: $(DEV) ## rewrite requirements*.lock from requirements*.txt (hashed)
+	$(BIN)/python scripts/lock.py
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .coverage .pytest_cache .ruff_cache node_modules
