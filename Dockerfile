@@ -12,8 +12,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv/bank
 
 # The runtime only: the dev tools (requirements-dev.txt) stay out of the image.
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 
 COPY gunicorn.conf.py run.py LICENSE ./
 COPY app ./app

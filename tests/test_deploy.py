@@ -42,11 +42,11 @@ def test_the_server_runs_as_a_non_root_user():
 def test_files_are_copied_not_added_and_the_runtime_only_installed():
     assert not instructions("ADD")
     (install,) = [line for line in instructions("RUN") if "pip install" in line]
-    assert "--no-cache-dir" in install
-    assert "requirements.txt" in install and "requirements-dev" not in install
+    assert "--no-cache-dir" in install and "--require-hashes" in install
+    assert "requirements.lock" in install and "requirements-dev" not in install
     copies = instructions("COPY")
     # Requirements before the code, so a code change keeps the install layer.
-    assert "requirements.txt" in copies[0]
+    assert "requirements.lock" in copies[0]
     assert not any(re.search(r"\bCOPY \. ", line) for line in copies)
 
 
