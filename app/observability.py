@@ -1,4 +1,4 @@
-"""Request ids, one access-log line per request, and logging set-up."""
+"""Request ids, one access-log line per request, metrics and logging set-up."""
 
 import logging
 import re
@@ -6,23 +6,70 @@ import sys
 import time
 import uuid
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+from app.metrics import SettingError, init_metrics, metrics_of
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("app.access")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+LOG_FORMATS = ("text", "json")
+
+
+class RequestContextFilter(logging.Filter):
+    """Stamp each record made during a request with its request id and user id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context():
+            record.request_id = g.get("request_id") or "-"
+            user_id = g.get("user_id")
+            if user_id:
+                record.user_id = user_id
+        return True
+
+
+def log_format(app: Flask) -> str:
+    """Read LOG_FORMAT: ``text`` (the default) or ``json``, in any case.
+
+    :raises SettingError: any other value.
+    """
+    value = str(app.config.get("LOG_FORMAT", "text") or "text").strip().lower()
+    if value not in LOG_FORMATS:
+        raise SettingError(
+            f"LOG_FORMAT must be text or json, not {app.config.get('LOG_FORMAT')!r}"
+        )
+    return value
+
+
+def make_formatter(kind: str) -> logging.Formatter:
+    """The formatter of one log format: a text line, or one JSON object a line."""
+    if kind == "json":
+        # Every record attribute given as ``extra`` (the request id, the user
+        # id, the access log's fields) becomes a key of the object.
+        return JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter(TEXT_FORMAT)
 
 
 def configure_logging(app: Flask) -> None:
-    """Send the app's logs to stderr, one line each."""
+    """Send the app's logs to stderr, one line each, as text or JSON (LOG_FORMAT).
+
+    :raises SettingError: LOG_FORMAT is neither text nor json.
+    """
+    formatter = make_formatter(log_format(app))
     logger = logging.getLogger("app")
     logger.setLevel(app.config["LOG_LEVEL"])
-    if not any(getattr(h, "_bank_api", False) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if getattr(h, "_bank_api", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-        )
+        handler.addFilter(RequestContextFilter())
         handler._bank_api = True
         logger.addHandler(handler)
+    # The handler is the process's; the latest app's format is the one used.
+    handler.setFormatter(formatter)
     logger.propagate = app.config["TESTING"]
 
 
@@ -42,7 +89,8 @@ def escape_invisible(text: str) -> str:
 
 
 def register_request_hooks(app: Flask) -> None:
-    """Give every request an id and write its access-log line."""
+    """Give every request an id, count it and write its access-log line."""
+    init_metrics(app)
 
     @app.before_request
     def start_request() -> None:
@@ -53,16 +101,27 @@ def register_request_hooks(app: Flask) -> None:
     @app.after_request
     def finish_request(response: Response) -> Response:
         request_id = g.get("request_id") or uuid.uuid4().hex
+        g.request_id = request_id
         response.headers["X-Request-ID"] = request_id
         started = g.get("started")
-        elapsed_ms = (time.perf_counter() - started) * 1000 if started else 0
+        elapsed = time.perf_counter() - started if started else 0.0
+        metrics = metrics_of(app)
+        if metrics is not None:
+            metrics.observe(response, elapsed)
+        path = escape_invisible(request.path)
         access_log.info(
             "method=%s path=%s status=%s duration_ms=%.1f request_id=%s user_id=%s",
             request.method,
-            escape_invisible(request.path),
+            path,
             response.status_code,
-            elapsed_ms,
+            elapsed * 1000,
             request_id,
             g.get("user_id", "-"),
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )
         return response

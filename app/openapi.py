@@ -97,6 +97,8 @@ IDEMPOTENCY_KEY = {
     "example": "3b1f0f5e-7a51-4d5e-9a8e-1f2d3c4b5a69",
 }
 BEARER = "bearerAuth"
+# /metrics takes METRICS_TOKEN, not a login's JWT, when the setting is made.
+METRICS_BEARER = "metricsToken"
 SWAGGER_ASSETS = "/docs/assets"
 # The files the two pages load, and nothing else of the two packages. The
 # Swagger UI package also holds its demo page (index.html, whose initializer
@@ -211,6 +213,14 @@ def build_spec(blueprints: tuple[DocumentedBlueprint, ...]) -> dict:
     api.spec.components.security_scheme(
         BEARER, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
+    api.spec.components.security_scheme(
+        METRICS_BEARER,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The METRICS_TOKEN setting; needed only when it is set.",
+        },
+    )
     api.spec.components.parameter("IdempotencyKey", "header", IDEMPOTENCY_KEY)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
@@ -292,11 +302,15 @@ def operation(
     idempotent: bool = False,
     example: dict | None = None,
     refresh: bool = False,
+    text: str | None = None,
+    optional_security: str | None = None,
 ) -> Callable:
     """Document one view: its input, its answer and every error it can give.
 
     ``errors`` names the statuses particular to this view, with a description of
     when each happens; the statuses every such view can give are added here.
+    ``text`` is the media type of a success answer that is text, not JSON;
+    ``optional_security`` names a security scheme a public view may require.
     """
     described = dict(errors) if isinstance(errors, Mapping) else {}
     statuses = set(errors) | set(ALWAYS)
@@ -324,6 +338,8 @@ def operation(
         }
     if auth:
         manual["security"] = [{BEARER: []}]
+    elif optional_security:
+        manual["security"] = [{}, {optional_security: []}]
     if refresh:
         manual["description"] = "Send the **refresh** token as the bearer token."
     success_headers = (
@@ -341,8 +357,8 @@ def operation(
     decorators.append(
         bp.alt_response(
             status,
-            schema=response,
-            content_type=None if response else "",
+            schema={"type": "string"} if text else response,
+            content_type=text or (None if response else ""),
             description=HTTPStatus(status).phrase,
             headers=success_headers,
             success=True,

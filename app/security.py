@@ -27,6 +27,8 @@ from app.models.user import UserModel
 _BEARER = {"WWW-Authenticate": "Bearer"}
 # The user a request's token names, read once per request.
 _USER = "bank.token_user"
+# The Retry-After an answer carried before the rate limiter's headers were added.
+_RETRY_AFTER = "bank_retry_after"
 
 
 def roles_required(*roles: str, kind: str = "access") -> Callable:
@@ -155,7 +157,30 @@ def register_http_policies(app: Flask) -> None:
             "RATELIMIT_STORAGE_OPTIONS", {"database_name": config["MONGO_DB_NAME"]}
         )
     config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    # X-RateLimit-Limit, -Remaining and -Reset (epoch seconds) on every answer
+    # of a limited route, the 429 included.
+    config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+
+    # Registered before the limiter's own hook, so it runs after it: the
+    # limiter writes Retry-After on every limited answer (a 200 too), truncated
+    # to whole seconds (0 in the last second of a window). Retry-After stays
+    # what the answer itself said, or absent.
+    @app.after_request
+    def keep_retry_after(response: Response) -> Response:
+        given = g.pop(_RETRY_AFTER, None)
+        if given is None:
+            response.headers.pop("Retry-After", None)
+        else:
+            response.headers["Retry-After"] = given
+        return response
+
     limiter.init_app(app)
+
+    @app.after_request
+    def note_retry_after(response: Response) -> Response:
+        if "Retry-After" in response.headers:
+            g.setdefault(_RETRY_AFTER, response.headers["Retry-After"])
+        return response
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(_error: RateLimitExceeded):
@@ -172,7 +197,9 @@ def register_http_policies(app: Flask) -> None:
             origins=origins,
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key",
                            "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Idempotency-Replayed", "Retry-After"],
+            expose_headers=["X-Request-ID", "Idempotency-Replayed", "Retry-After",
+                            "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                            "X-RateLimit-Reset"],
             max_age=600,
         )  # fmt: skip
 

@@ -120,6 +120,10 @@ def change_password(_world, _who):
 # object-level: another customer gets 404 for the owner's object.
 ROUTES = {
     ("GET", "/health"): (PUBLIC, 200, None, False),
+    ("GET", "/health/live"): (PUBLIC, 200, None, False),
+    ("GET", "/health/ready"): (PUBLIC, 200, None, False),
+    # Off unless METRICS_ENABLED (tests/test_observability.py covers it on).
+    ("GET", "/metrics"): (PUBLIC, 404, None, False),
     ("GET", "/openapi.json"): (PUBLIC, 200, None, False),
     ("GET", "/docs"): (PUBLIC, 200, None, False),
     ("GET", "/redoc"): (PUBLIC, 200, None, False),

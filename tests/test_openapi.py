@@ -14,7 +14,15 @@ DOC_ENDPOINTS = {
     "docs.redoc",
     "docs.static",
 }
-PUBLIC = {("post", "/auth/register"), ("post", "/auth/login"), ("get", "/health")}
+PUBLIC = {
+    ("post", "/auth/register"),
+    ("post", "/auth/login"),
+    ("get", "/health"),
+    ("get", "/health/live"),
+    ("get", "/health/ready"),
+}
+# Public unless METRICS_TOKEN is set: then its own bearer token, not a login's.
+OPTIONAL_TOKEN = {("get", "/metrics"): [{}, {"metricsToken": []}]}
 
 
 def openapi_path(rule: str) -> str:
@@ -69,6 +77,9 @@ def test_every_operation_documents_its_success_and_errors(spec):
                 assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
         if key in PUBLIC:
             assert "security" not in operation, key
+        elif key in OPTIONAL_TOKEN:
+            assert operation["security"] == OPTIONAL_TOKEN[key], key
+            assert 401 in responses, key
         else:
             assert operation["security"] == [{"bearerAuth": []}], key
             assert set(AUTHENTICATED) <= set(responses), key
@@ -134,3 +145,26 @@ def test_docs_pages_load_only_local_assets(client, path):
 def test_docs_pages_point_at_the_document(client):
     assert "/openapi.json" in client.get("/docs").get_data(as_text=True)
     assert "/openapi.json" in client.get("/redoc").get_data(as_text=True)
+
+
+def test_probes_and_metrics_are_documented(spec):
+    ops = operations(spec)
+    live = ops[("get", "/health/live")]["responses"]["200"]
+    assert live["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Liveness"
+    }
+    ready = ops[("get", "/health/ready")]["responses"]
+    assert {"200", "503"} <= set(ready)
+    metrics = ops[("get", "/metrics")]["responses"]
+    assert metrics["200"]["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    assert {"401", "404"} <= set(metrics)
+    scheme = spec["components"]["securitySchemes"]["metricsToken"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+
+
+def test_reads_of_the_callers_profile_document_no_rate_limit(spec):
+    ops = operations(spec)
+    for key in (("get", "/auth/me"), ("get", "/auth/logins")):
+        assert "429" not in ops[key]["responses"], key
+    for path in ("/auth/login", "/auth/register", "/auth/refresh"):
+        assert "429" in ops[("post", path)]["responses"], path

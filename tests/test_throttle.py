@@ -1,5 +1,6 @@
 """Brute-force lockout per username, and rate limits (on only in these tests)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -93,7 +94,7 @@ def limited_app():
     return create_app(LimitedConfig, mongo_client=memory_client())
 
 
-def test_auth_routes_share_one_budget_per_address(limited_app):
+def test_credential_routes_share_one_budget_per_address(limited_app):
     client = limited_app.test_client()
     here = {"environ_base": {"REMOTE_ADDR": "192.0.2.1"}}
     there = {"environ_base": {"REMOTE_ADDR": "192.0.2.2"}}
@@ -102,8 +103,8 @@ def test_auth_routes_share_one_budget_per_address(limited_app):
     )
     assert login(client, "erin", **here).status_code == 200
     assert login(client, "erin", "wrong", **here).status_code == 401
-    assert login(client, "erin", **here).status_code == 200
-    assert client.get("/auth/me", **here).status_code == 401  # 5th: no token
+    tokens = login(client, "erin", **here).get_json()
+    assert client.post("/auth/refresh", **here).status_code == 401  # 5th: no token
     response = login(client, "erin", **here)
     assert response.status_code == 429
     body = response.get_json()
@@ -111,11 +112,89 @@ def test_auth_routes_share_one_budget_per_address(limited_app):
     assert body["request_id"] == response.headers["X-Request-ID"]
     assert response.mimetype == "application/problem+json"
     assert 1 <= int(response.headers["Retry-After"]) <= 61
-    # Other routes of /auth/* share the budget; other addresses have their own.
-    assert client.get("/auth/me", **here).status_code == 429
+    # Every credential route shares the budget; other addresses have their own.
+    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.post("/auth/refresh", headers=refresh, **here).status_code == 429
+    change = {"current_password": PASSWORD, "new_password": "another-Passphrase-9"}
+    response = client.post("/auth/change-password", json=change, headers=access, **here)
+    assert response.status_code == 429
+    response = client.post(
+        "/auth/register", json={"username": "fay", "password": PASSWORD}, **here
+    )
+    assert response.status_code == 429
     assert login(client, "erin", **there).status_code == 200
+    # Reading the caller's own profile and history guesses no credential.
+    assert client.get("/auth/me", headers=access, **here).status_code == 200
+    assert client.get("/auth/logins", headers=access, **here).status_code == 200
     # Routes outside /auth/* are not counted against it.
     assert client.get("/health", **here).status_code == 200
+
+
+def test_profile_reads_do_not_spend_the_auth_budget(limited_app):
+    client = limited_app.test_client()
+    client.post("/auth/register", json={"username": "erin", "password": PASSWORD})
+    tokens = login(client, "erin").get_json()
+    access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    for _ in range(10):
+        assert client.get("/auth/me", headers=access).status_code == 200
+        assert client.get("/auth/logins", headers=access).status_code == 200
+    # Register and login spent 2 of the 5: three more logins pass.
+    for _ in range(3):
+        assert login(client, "erin").status_code == 200
+    assert login(client, "erin").status_code == 429
+
+
+LIMIT_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+
+def test_limited_routes_tell_the_budget_left(limited_app):
+    client = limited_app.test_client()
+    response = client.post(
+        "/auth/register", json={"username": "erin", "password": PASSWORD}
+    )
+    assert response.headers["X-RateLimit-Limit"] == "5"
+    assert response.headers["X-RateLimit-Remaining"] == "4"
+    reset = int(response.headers["X-RateLimit-Reset"])
+    assert reset >= int(time.time())
+    # Retry-After is for refusals only.
+    assert "Retry-After" not in response.headers
+    remaining = [login(client, "erin").headers["X-RateLimit-Remaining"] for _ in "abcd"]
+    assert remaining == ["3", "2", "1", "0"]
+    refused = login(client, "erin")
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Limit"] == "5"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert int(refused.headers["X-RateLimit-Reset"]) >= reset
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+
+
+def test_money_routes_tell_the_users_budget_and_others_tell_none(limited_app):
+    client = limited_app.test_client()
+    carol = register(client, "carol")
+    response = client.post(
+        "/deposit", json={"amount": "1.00"}, headers=carol["headers"]
+    )
+    assert response.status_code == 201
+    assert response.headers["X-RateLimit-Limit"] == "3"
+    assert response.headers["X-RateLimit-Remaining"] == "2"
+    assert "Retry-After" not in response.headers
+    for path in ("/balance", "/auth/me", "/health/live"):
+        response = client.get(path, headers=carol["headers"])
+        assert response.status_code == 200
+        for header in (*LIMIT_HEADERS, "Retry-After"):
+            assert header not in response.headers, (path, header)
+
+
+def test_a_lockout_keeps_its_own_retry_after_with_limits_on(limited_app):
+    limited_app.config["LOGIN_MAX_FAILURES"] = 2
+    client = limited_app.test_client()
+    client.post("/auth/register", json={"username": "erin", "password": PASSWORD})
+    fail(client, "erin", 2)
+    response = login(client, "erin")
+    assert response.get_json()["code"] == "too_many_attempts"
+    assert 890 <= int(response.headers["Retry-After"]) <= 900
+    assert response.headers["X-RateLimit-Remaining"] == "1"
 
 
 def test_money_routes_have_one_budget_per_user(limited_app):

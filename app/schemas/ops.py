@@ -12,6 +12,12 @@ class HealthSchema(Schema):
     database = fields.String(required=True, metadata={"example": "ok"})
 
 
+class LivenessSchema(Schema):
+    """The process answers (the database is not asked)."""
+
+    status = fields.String(required=True, metadata={"example": "ok"})
+
+
 class LedgerProblemSchema(Schema):
     """One discrepancy between a balance and the journal."""
 
@@ -67,5 +73,6 @@ class LedgerSummarySchema(Schema):
 
 
 health_schema = HealthSchema()
+liveness_schema = LivenessSchema()
 ledger_summary_schema = LedgerSummarySchema()
 ledger_report_schema = LedgerReportSchema()

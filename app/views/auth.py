@@ -28,8 +28,10 @@ bp = Blueprint(
     url_prefix="/auth",
     description="Registration, login sessions and passwords.",
 )
-# One budget per client address, shared by every route of the blueprint.
-limiter.shared_limit(auth_rate, scope="auth")(bp)
+# One budget per client address, shared by the routes that take a credential
+# (a password or a refresh token). Reading one's own profile or login history
+# with a valid access token guesses nothing, so it does not spend the budget.
+_auth_limit = limiter.shared_limit(auth_rate, scope="auth")
 
 CREDENTIALS = {"username": "alice", "password": "correct horse battery"}
 
@@ -52,6 +54,7 @@ def client() -> dict:
     errors={409: "The username is taken (`username_taken`).", **RATE_LIMITED},
     example=CREDENTIALS,
 )
+@_auth_limit
 def register():
     """Register a customer with a new primary account."""
     return controller.register(json_body()), 201
@@ -72,6 +75,7 @@ def register():
     },
     example=CREDENTIALS,
 )
+@_auth_limit
 def login():
     """Exchange a username and password for tokens (a new session)."""
     return controller.login(json_body(), client()), 200
@@ -79,6 +83,7 @@ def login():
 
 @bp.post("/refresh")
 @operation(bp, 200, AccessTokenSchema, errors=RATE_LIMITED, refresh=True)
+@_auth_limit
 @roles_required(kind="refresh")
 def refresh():
     """Exchange the refresh token (as bearer) for a new access token."""
@@ -86,7 +91,7 @@ def refresh():
 
 
 @bp.post("/logout")
-@operation(bp, 204, None, errors=RATE_LIMITED)
+@operation(bp, 204, None)
 @roles_required(kind="any")
 def logout():
     """End this login session: its access and refresh tokens stop working."""
@@ -95,7 +100,7 @@ def logout():
 
 
 @bp.get("/me")
-@operation(bp, 200, MeSchema, errors=RATE_LIMITED)
+@operation(bp, 200, MeSchema)
 @roles_required()
 def me():
     """Return the caller's profile."""
@@ -118,6 +123,7 @@ def me():
         "new_password": "a whole new passphrase",
     },
 )
+@_auth_limit
 @roles_required()
 def change_password():
     """Replace the caller's password and end every other session."""
@@ -126,7 +132,7 @@ def change_password():
 
 
 @bp.get("/logins")
-@operation(bp, 200, LoginAttemptPageSchema, query=PageArgsSchema, errors=RATE_LIMITED)
+@operation(bp, 200, LoginAttemptPageSchema, query=PageArgsSchema)
 @roles_required()
 def list_logins():
     """List the caller's recent login attempts, newest first."""
