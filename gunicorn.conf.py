@@ -1,7 +1,32 @@
 """gunicorn settings of the Bank API; gunicorn reads ./gunicorn.conf.py itself.
 
 Pass ``-c gunicorn.conf.py`` when starting gunicorn from another directory.
+
+The app's settings are checked here, in the master, before any worker starts:
+one that does not parse stops gunicorn with one ``error: VARIABLE: ...`` line
+and exit status 1, with nothing else printed. app/config.py is loaded on its
+own, not as ``app.config``, so the master still never imports the app and each
+worker (a HUP's new ones included) loads it fresh. Values given with gunicorn's
+own ``-e``/``raw_env`` are set after this check; the worker checks those (see
+``create_app``).
 """
+
+import importlib.util
+import pathlib
+import sys
+
+
+def _check_settings() -> None:
+    path = pathlib.Path(__file__).resolve().parent / "app" / "config.py"
+    spec = importlib.util.spec_from_file_location("_bank_settings_check", path)
+    settings = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(settings)
+    if settings.SETTINGS_ERROR is not None:
+        print(f"error: {settings.SETTINGS_ERROR}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+_check_settings()
 
 
 def post_worker_init(worker: object) -> None:

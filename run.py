@@ -4,14 +4,19 @@ import logging
 import secrets
 import sys
 
-from app import ConfigError, create_app
-from app.config import Config
+from app import StartupError, create_app
+from app.config import Config, check_settings
 from app.db import is_memory_uri
 from app.serving import ProblemRequestHandler
 
 
 def main() -> int:
     """Start the API on HOST:PORT, with a demo banker on a fresh in-memory store."""
+    try:
+        check_settings()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     config_class = Config
     demo_password = None
     if is_memory_uri(Config.MONGO_URI) and not Config.BOOTSTRAP_BANKER_USERNAME:
@@ -24,9 +29,10 @@ def main() -> int:
         config_class = RunConfig
     try:
         app = create_app(config_class)
-    except ConfigError as exc:
+    except StartupError as exc:
+        # A bad setting or an unreachable database: one line, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     host, port = app.config["HOST"], app.config["PORT"]
     if app.config["IN_MEMORY_DB"]:
         print("WARNING: in-memory database; nothing is persisted across restarts.")

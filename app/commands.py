@@ -1,18 +1,117 @@
-"""Command-line commands: create-banker, ledger recover|check, audit seal|verify."""
+"""CLI commands: db init, create-banker, ledger recover|check, audit seal|verify.
 
+Also the start-up work on the database (:func:`prepare_database`), which the
+servers run through ``create_app`` and ``flask db init`` runs by hand.
+"""
+
+import functools
+import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
 from app.audit_commands import register_audit_commands
+from app.config import ConfigError, StartupError
 from app.controllers import banker as banker_controller
 from app.controllers import ledger as ledger_controller
+from app.controllers.banker import ensure_bootstrap_banker
 from app.core import recovery
 from app.core.idempotency import settle_stale_keys
+from app.db import ping_database
 from app.errors import UsernameTakenError
+from app.models.account import AccountModel
+from app.models.audit import AuditModel
+from app.models.idempotency import IdempotencyModel
+from app.models.session import LoginAttemptModel, LoginThrottleModel
+from app.models.transaction import TransactionModel
+from app.models.user import UserModel
+
+log = logging.getLogger("app")
+
+
+def ensure_database(app: Flask) -> None:
+    """Check that the database answers and create its indexes, once per app.
+
+    :raises DatabaseUnreachable: the MongoDB server does not answer.
+    """
+    if app.extensions.get("database_ready"):
+        return
+    ping_database(app)
+    with app.app_context():
+        for model in (
+            UserModel(),
+            AccountModel(),
+            TransactionModel(),
+            IdempotencyModel(),
+            LoginThrottleModel(),
+            LoginAttemptModel(),
+            AuditModel(),
+        ):
+            model.ensure_indexes()
+    app.extensions["database_ready"] = True
+
+
+def prepare_database(app: Flask) -> list[str]:
+    """Create indexes, recover the ledger, create the bootstrap banker.
+
+    Returns one line per step, for ``flask db init`` to print.
+
+    :raises DatabaseUnreachable: the MongoDB server does not answer.
+    :raises ConfigError: the bootstrap banker's settings break the rules.
+    """
+    ensure_database(app)
+    done = ["indexes: ready"]
+    with app.app_context():
+        if app.config["LEDGER_RECOVER_ON_START"]:
+            text = run_recovery()
+            log.info("%s", text)
+            done.append(text)
+        else:
+            done.append("ledger recover: skipped (LEDGER_RECOVER_ON_START=false)")
+        done.append(_bootstrap_banker(app))
+    return done
+
+
+def _bootstrap_banker(app: Flask) -> str:
+    # check_config has refused one without the other.
+    username = app.config.get("BOOTSTRAP_BANKER_USERNAME")
+    password = app.config.get("BOOTSTRAP_BANKER_PASSWORD")
+    if not (username and password):
+        return "bootstrap banker: none (BOOTSTRAP_BANKER_USERNAME is not set)"
+    try:
+        created = ensure_bootstrap_banker(username, password)
+    except ValidationError as exc:
+        fields = ", ".join(sorted(exc.messages))
+        raise ConfigError(
+            f"BOOTSTRAP_BANKER_USERNAME/PASSWORD break the rules for: {fields}"
+        ) from None
+    if created:
+        log.info("created bootstrap banker %s", username.lower())
+        return f"bootstrap banker: created {username.lower()}"
+    return f"bootstrap banker: {username.lower()} exists"
+
+
+def needs_database(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Make a command check the database and create its indexes before it runs.
+
+    An unreachable database is one ``error:`` line and exit status 1.
+    """
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            ensure_database(current_app)
+        except StartupError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        return callback(*args, **kwargs)
+
+    return with_appcontext(run)
 
 
 def run_recovery() -> str:
@@ -56,16 +155,35 @@ def register_commands(app: Flask) -> None:
     """Attach the CLI commands to the app."""
 
     register_audit_commands(app)
+    # The audit commands read and write the database like the ledger's.
+    for command in app.cli.commands["audit"].commands.values():
+        command.callback = needs_database(command.callback)
+    db_group = AppGroup("db", help="Prepare the database.")
+    app.cli.add_command(db_group)
+
+    @db_group.command("init")
+    def db_init() -> None:
+        """Create the indexes, recover the ledger, create the bootstrap banker."""
+        try:
+            done = prepare_database(current_app)
+        except StartupError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        for line in done:
+            click.echo(line)
+
     # AppGroup: each command runs inside the app context, like app.cli's own.
     ledger_group = AppGroup("ledger", help="Recover and reconcile the ledger.")
     app.cli.add_command(ledger_group)
 
     @ledger_group.command("recover")
+    @needs_database
     def ledger_recover() -> None:
         """Finish or undo every movement a crash left halfway (idempotent)."""
         click.echo(run_recovery())
 
     @ledger_group.command("check")
+    @needs_database
     def ledger_check() -> None:
         """Verify every balance against the journal; exit 1 on any discrepancy."""
         report = ledger_controller.check_report()
@@ -80,6 +198,7 @@ def register_commands(app: Flask) -> None:
         is_flag=True,
         help="Read the password from standard input instead of prompting.",
     )
+    @needs_database
     def create_banker(username: str, password_stdin: bool) -> None:
         """Create a banker account (bankers are never made over HTTP)."""
         if password_stdin:

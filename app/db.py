@@ -25,6 +25,8 @@ from mongomock_ng.filtering import filter_applies
 from mongomock_ng.helpers import make_datetime_timezone_aware_in_document
 from pymongo.database import Database
 
+from app.config import StartupError
+
 log = logging.getLogger("app.db")
 
 # mongomock is not thread-safe: its guarded find_one_and_update can overdraw when
@@ -249,10 +251,52 @@ def make_client(uri: str | None, timeout_ms: int = 5000) -> Any:
     return pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
 
 
+class DatabaseUnreachable(StartupError):
+    """The MongoDB server named by MONGO_URI does not answer; start-up stops."""
+
+
+def mongo_hosts(uri: str) -> str:
+    """Return the host list of a MongoDB URI, without credentials or options."""
+    hosts = uri.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    return hosts.rsplit("@", 1)[-1] or "localhost"
+
+
+def ping_database(app: Flask) -> None:
+    """Check that the app's MongoDB server answers within MONGO_TIMEOUT_MS.
+
+    :raises DatabaseUnreachable: no server answered in time, or it refused us.
+    """
+    if app.config["IN_MEMORY_DB"]:
+        return
+    client = app.extensions["mongo_client"]
+    where = mongo_hosts(app.config["MONGO_URI"])
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.ConnectionFailure:
+        message = (
+            f"cannot reach MongoDB at {where} within "
+            f"{app.config['MONGO_TIMEOUT_MS']} ms (MONGO_URI)"
+        )
+    except pymongo.errors.OperationFailure as exc:
+        reason = (exc.details or {}).get("errmsg") or f"code {exc.code}"
+        message = f"MongoDB at {where} refused the connection: {reason} (MONGO_URI)"
+    else:
+        return
+    client.close()
+    raise DatabaseUnreachable(message)
+
+
 def init_db(app: Flask, client: Any = None) -> None:
     """Attach the database to the app; a test may pass its own client."""
     if client is None:
-        client = make_client(app.config["MONGO_URI"], app.config["MONGO_TIMEOUT_MS"])
+        uri = app.config["MONGO_URI"]
+        try:
+            client = make_client(uri, app.config["MONGO_TIMEOUT_MS"])
+        except pymongo.errors.ConfigurationError as exc:
+            # mongodb+srv:// looks its hosts up in DNS here, when building the client.
+            raise DatabaseUnreachable(
+                f"cannot use MongoDB at {mongo_hosts(uri)}: {exc} (MONGO_URI)"
+            ) from None
     database = client[app.config["MONGO_DB_NAME"]]
     if isinstance(client, mongomock_ng.MongoClient):
         database = _LockedDatabase(database)

@@ -296,7 +296,7 @@ class RateLimitedError(ApiError):
     detail = "Too many requests; slow down."
     when = (
         "over the rate limit (with `Retry-After`): per client address on "
-        "/auth/*, per user on the money routes"
+        "the credential routes, per user on the money routes"
     )
 
 

@@ -168,8 +168,11 @@ def test_run_py_refuses_to_start_in_unsafe_production(monkeypatch, capsys):
         JWT_SECRET_KEY = None
 
     monkeypatch.setattr(run, "Config", Unsafe)
-    assert run.main() == 2
-    assert "error: JWT_SECRET_KEY" in capsys.readouterr().err
+    assert run.main() == 1
+    assert capsys.readouterr().err == (
+        "error: JWT_SECRET_KEY must be set to at least 32 bytes when "
+        "APP_ENV=production\n"
+    )
 
 
 def test_run_py_prints_url_warning_and_demo_banker(monkeypatch, capsys):

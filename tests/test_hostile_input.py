@@ -559,7 +559,10 @@ def test_a_strangers_user_agent_reaches_the_login_history_escaped(client, custom
 # -- the sweep: every route, every kind of hostile input ----------------------
 
 PUBLIC = {"/health", "/openapi.json", "/docs", "/redoc", "/docs/assets/<path:filename>",
-          "/static/<path:filename>", "/auth/register", "/auth/login"}  # fmt: skip
+          "/static/<path:filename>", "/auth/register", "/auth/login",
+          # Probes take no token; /metrics takes METRICS_TOKEN, not a JWT
+          # (and is off, a 404, by default).
+          "/health/live", "/health/ready", "/metrics"}  # fmt: skip
 # Strings, each sent in every body field, query parameter and path parameter.
 HOSTILE_STRINGS = [
     "\ud800", "\udfff", "a\udbffb",  # lone surrogates
