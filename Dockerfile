@@ -15,7 +15,7 @@ WORKDIR /srv/bank
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 
-COPY gunicorn.conf.py run.py LICENSE ./
+COPY gunicorn.conf.py run.py .flaskenv LICENSE ./
 COPY app ./app
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bank
