@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.commands import prepare_database, register_commands
 from app.config import (
@@ -102,11 +103,24 @@ def _build_app(config_class: type, mongo_client: Any, prepare: bool) -> Flask:
     register_error_handlers(app)
     register_body_error_handlers(app)
     register_commands(app)
+    trust_proxies(app)
     if prepare:
         prepare_database(app)
     # The flask command (prepare=False) issues no tokens: no need to warn.
     settle_config(app, warn=prepare)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, take the client's address, scheme
+    and host from their X-Forwarded-* headers (the last N hops only), so rate
+    limits and the audit log's ip see the client, not the proxy. With 0 (the
+    default) those headers are ignored: a client cannot forge its address."""
+    hops = app.config.get("TRUSTED_PROXIES", 0)
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def check_config(app: Flask) -> None:

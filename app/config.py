@@ -326,6 +326,7 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "AUDIT_SEAL_KEY": env.secret("AUDIT_SEAL_KEY"),
         "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         "LOG_FORMAT": env.choice("LOG_FORMAT", "text", ("text", "json")),
+        "TRUSTED_PROXIES": env.integer("TRUSTED_PROXIES", 0, 0, 10),
         "METRICS_ENABLED": env.boolean("METRICS_ENABLED", False),
         "METRICS_TOKEN": env.secret("METRICS_TOKEN", min_bytes=16),
     }
@@ -397,6 +398,9 @@ class Config:
     LOG_LEVEL = _SETTINGS["LOG_LEVEL"]
     # "json": one JSON object per log line, with the request id (app/observability.py).
     LOG_FORMAT = _SETTINGS["LOG_FORMAT"]
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host
+    # are trusted (werkzeug's ProxyFix); 0: none, the peer's address is used.
+    TRUSTED_PROXIES = _SETTINGS["TRUSTED_PROXIES"]
     # GET /metrics (Prometheus text format), and the bearer token it needs if set.
     METRICS_ENABLED = _SETTINGS["METRICS_ENABLED"]
     METRICS_TOKEN = _SETTINGS["METRICS_TOKEN"]

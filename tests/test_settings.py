@@ -117,6 +117,9 @@ CASES = {
     "LOG_LEVEL": ("debug", "DEBUG", "LOUD",
                   "error: LOG_LEVEL: 'LOUD' is not one of DEBUG, INFO, WARNING, "
                   "ERROR, CRITICAL"),
+    "TRUSTED_PROXIES": ("2", 2, "-1",
+                        "error: TRUSTED_PROXIES: -1 is out of range: use a whole "
+                        "number from 0 to 10"),
     "LOG_FORMAT": ("JSON", "json", "xml",
                    "error: LOG_FORMAT: 'xml' is not one of text, json"),
     "METRICS_ENABLED": ("1", True, "sometimes",
