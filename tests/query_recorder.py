@@ -59,7 +59,7 @@ class Query:
     operation: str
     filter: dict
     sort: tuple[tuple[str, int], ...]
-    caller: str  # app module and function, e.g. app.models.ledger.recover
+    caller: str  # app module and function, e.g. app.models.ledger_recovery.recover
 
     @property
     def shape(self) -> str:

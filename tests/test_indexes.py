@@ -310,7 +310,7 @@ def test_recovery_scans_only_accounts_with_movements_in_flight(run):
     recovery = [
         query
         for query in queries
-        if query.caller == "app.models.ledger.recover"
+        if query.caller == "app.models.ledger_recovery.recover"
         and query.collection == "accounts"
     ]
     assert [query.filter for query in recovery] == [WITH_PENDING_RECORDS, WITH_HOLDS]

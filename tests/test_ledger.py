@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from app.controllers.ledger import check_report
 from app.db import MEMORY_LOCK, get_db
-from app.models import ledger, utc_now
+from app.models import ledger, ledger_recovery, utc_now
 from app.models.account import AccountModel
 from tests import faults
 from tests.conftest import PASSWORD
@@ -124,7 +124,7 @@ def test_a_late_debit_after_recovery_voided_the_transfer_is_refused(
             counterparty=target_number, transfer_id=out_id, pair_id=in_id,
         )  # fmt: skip
         ledger._hold(target_number, out_entry, in_id)  # the request stalls here
-        counts = ledger.recover(timedelta(0), now=now + timedelta(seconds=1))
+        counts = ledger_recovery.recover(timedelta(0), now=now + timedelta(seconds=1))
         assert counts["aborted"] == 1
         with pytest.raises(ledger.LedgerRefusal) as refused:
             ledger._commit(source, out_entry)  # the request wakes up

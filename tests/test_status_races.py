@@ -16,7 +16,7 @@ from bson import ObjectId
 from app.commands import run_recovery
 from app.controllers.ledger import check_report
 from app.db import get_db
-from app.models import ledger, utc_now
+from app.models import ledger, ledger_recovery, utc_now
 from app.models.account import EMPTY, AccountModel
 from tests import faults
 from tests.factories import fund
@@ -324,7 +324,7 @@ def test_recovery_logs_and_skips_a_movement_it_cannot_settle(
     the app's start-up): it stays as it is, is logged and counted."""
     app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
     number = customer["account"]["account_number"]
-    real_settle = ledger._settle
+    real_settle = ledger_recovery._settle
     broken: list = []
 
     def flaky(movement_id):
@@ -340,7 +340,7 @@ def test_recovery_logs_and_skips_a_movement_it_cannot_settle(
                 account, "deposit", 100, None, ObjectId(), utc_now()
             )
             ledger._commit(account, entry)  # committed, never journalled
-        monkeypatch.setattr(ledger, "_settle", flaky)
+        monkeypatch.setattr(ledger_recovery, "_settle", flaky)
         text = run_recovery()
         journalled = get_db()["transactions"].count_documents({"type": "deposit"})
         left = AccountModel().find_by_number(number)["pending_entries"]

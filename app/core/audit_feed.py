@@ -21,7 +21,7 @@ audit seal`` (before sealing), and before the audit log is read.
 from datetime import datetime, timedelta
 from itertools import islice
 
-from app.models import ledger, utc_now
+from app.models import ledger_recovery, utc_now
 from app.models.audit import AuditModel
 from app.models.feed import FeedModel
 from app.models.transaction import TransactionModel
@@ -47,7 +47,7 @@ def catch_up(overlap: timedelta, now: datetime | None = None) -> int:
         written += audit.append_once(
             [movement_entry(entry) for entry in batch if entry["_id"] not in have]
         )
-    pending = ledger.oldest_unjournalled()
+    pending = ledger_recovery.oldest_unjournalled()
     feeds.advance(FEED, until if pending is None else min(until, pending))
     return written
 

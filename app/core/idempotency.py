@@ -14,7 +14,7 @@ from datetime import timedelta
 from pymongo.errors import PyMongoError
 
 from app.core.recovery import settle_movement
-from app.models import ledger, utc_now
+from app.models import ledger_recovery, utc_now
 from app.models.idempotency import IdempotencyModel
 
 log = logging.getLogger("app.idempotency")
@@ -29,7 +29,7 @@ def settle_claim(record: dict) -> None:
     could see both the retry and the woken request move the money.
     """
     # The movement's entries are dated at the claim's time (MovementKey).
-    ledger.fence_owner(record["user_id"], record["created_at"])
+    ledger_recovery.fence_owner(record["user_id"], record["created_at"])
     movement = settle_movement(record["movement_id"])
     model = IdempotencyModel()
     if movement is None:

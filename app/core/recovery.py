@@ -12,7 +12,7 @@ from bson import ObjectId
 
 from app.core import audit_feed
 from app.core.movements import Movement
-from app.models import ledger
+from app.models import ledger_recovery
 from app.models.transaction import TransactionModel
 
 
@@ -21,7 +21,7 @@ def settle_movement(movement_id: ObjectId) -> Movement | None:
 
     None means no money moved, so a retry of its request may run afresh.
     """
-    entries = ledger.settle(movement_id)
+    entries = ledger_recovery.settle(movement_id)
     return Movement(tuple(entries)) if entries else None
 
 
@@ -30,7 +30,7 @@ def recover(timeout: timedelta) -> dict:
 
     (Their audit entries come with the next :func:`audit_movements`.)
     """
-    counts = ledger.recover(timeout)
+    counts = ledger_recovery.recover(timeout)
     counts.pop("posted")
     return counts
 

@@ -24,7 +24,7 @@ EMPTY = {"balance_cents": 0, "pending_entries": {"$size": 0}, "holds": {"$size":
 # entry not yet released, or a transfer's hold (every record and every hold has
 # an id). Each is the filter of its own partial index, which holds only those
 # few accounts instead of every account in the bank; the same indexes find the
-# account holding one movement's record or hold (app.models.ledger.settle).
+# account holding one movement's record or hold (app.models.ledger_recovery.settle).
 WITH_PENDING_RECORDS = {"pending_entries.id": {"$exists": True}}
 WITH_HOLDS = {"holds.out": {"$exists": True}}
 
