@@ -55,6 +55,34 @@ class SettingError(ConfigError):
         self.name = name
 
 
+def parse_boolean(name: str, value: str) -> bool:
+    """true/1/yes or false/0/no, in any case: the one rule for every boolean.
+
+    :raises SettingError: any other text.
+    """
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise SettingError(
+        name, f"{value!r} is not a boolean: use true/false, 1/0 or yes/no"
+    )
+
+
+def parse_choice(
+    name: str, value: str, allowed: tuple[str, ...], upper: bool = False
+) -> str:
+    """One of ``allowed``, matched in any case.
+
+    :raises SettingError: any other text.
+    """
+    word = value.strip().upper() if upper else value.strip().lower()
+    if word not in allowed:
+        raise SettingError(name, f"{value!r} is not one of {', '.join(allowed)}")
+    return word
+
+
 class _Reader:
     """Typed, strict look-ups in one environment mapping."""
 
@@ -101,16 +129,7 @@ class _Reader:
     def boolean(self, name: str, default: bool) -> bool:
         """Return true/1/yes or false/0/no, in any case."""
         value = self.raw(name)
-        if value is None:
-            return default
-        word = value.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise SettingError(
-            name, f"{value!r} is not a boolean: use true/false, 1/0 or yes/no"
-        )
+        return default if value is None else parse_boolean(name, value)
 
     def integer(
         self, name: str, default: int, minimum: int, maximum: int | None = None
@@ -141,12 +160,7 @@ class _Reader:
     ) -> str:
         """Return one of ``allowed`` (matched in any case)."""
         value = self.raw(name)
-        if value is None:
-            return default
-        word = value.strip().upper() if upper else value.strip().lower()
-        if word not in allowed:
-            raise SettingError(name, f"{value!r} is not one of {', '.join(allowed)}")
-        return word
+        return default if value is None else parse_choice(name, value, allowed, upper)
 
     def rate_limit(self, name: str, default: str) -> str:
         """Return a flask-limiter rate string such as ``30 per minute``."""
@@ -210,8 +224,9 @@ def _check_mongo_uri(value: str) -> str | None:
                 )
             reason = str(exc).split(". Hint:")[0].rstrip(".")
             return f"is not a valid MongoDB URI: {reason} (value not shown)"
-    elif value.startswith("mongodb+srv://") and not (
-        value.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    elif (
+        value.startswith("mongodb+srv://")
+        and not (value.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1])
     ):
         return "names no host: use mongodb+srv://host/ (value not shown)"
     return None
@@ -312,9 +327,7 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         ),
         "LEDGER_PENDING_TIMEOUT": env.seconds("LEDGER_PENDING_TIMEOUT", 60),
         "LEDGER_RECOVER_ON_START": env.boolean("LEDGER_RECOVER_ON_START", True),
-        "IDEMPOTENCY_KEY_TTL": env.seconds(
-            "IDEMPOTENCY_KEY_TTL", 86400, minimum=86400
-        ),
+        "IDEMPOTENCY_KEY_TTL": env.seconds("IDEMPOTENCY_KEY_TTL", 86400, minimum=86400),
         "LOGIN_MAX_FAILURES": env.integer("LOGIN_MAX_FAILURES", 5, 1, 1000),
         "LOGIN_LOCKOUT_SECONDS": env.integer(
             "LOGIN_LOCKOUT_SECONDS", 900, 1, MAX_SECONDS

@@ -19,7 +19,10 @@ from prometheus_client import (
 )
 from werkzeug.exceptions import NotFound
 
+from app.config import SettingError, parse_boolean
 from app.errors import TokenInvalidError, TokenMissingError
+
+__all__ = ["SettingError", "flag", "init_metrics", "metrics_of"]
 
 EXTENSION = "bank.metrics"
 # The route label of a request no URL rule matched (404, 405): one value, so
@@ -34,29 +37,17 @@ MOVEMENTS = {
     "customer.transfer": "transfer",
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
-class SettingError(ValueError):
-    """A setting's value cannot be parsed; the app refuses to start."""
-
-
 def flag(app: Flask, name: str, default: bool) -> bool:
-    """Read a boolean setting: true/false/1/0/yes/no in any case, or a bool.
+    """Read a boolean setting: a bool (parsed from the environment by
+    app.config), or text set on a config class, judged by the same rule.
 
     :raises SettingError: any other value.
     """
     value = app.config.get(name, default)
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise SettingError(f"{name} must be one of true/false/1/0/yes/no, not {value!r}")
+    return value if isinstance(value, bool) else parse_boolean(name, str(value))
 
 
 class Metrics:

@@ -9,7 +9,8 @@ import uuid
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
-from app.metrics import SettingError, init_metrics, metrics_of
+from app.config import parse_choice
+from app.metrics import init_metrics, metrics_of
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 access_log = logging.getLogger("app.access")
@@ -34,12 +35,9 @@ def log_format(app: Flask) -> str:
 
     :raises SettingError: any other value.
     """
-    value = str(app.config.get("LOG_FORMAT", "text") or "text").strip().lower()
-    if value not in LOG_FORMATS:
-        raise SettingError(
-            f"LOG_FORMAT must be text or json, not {app.config.get('LOG_FORMAT')!r}"
-        )
-    return value
+    return parse_choice(
+        "LOG_FORMAT", str(app.config.get("LOG_FORMAT", "text")), LOG_FORMATS
+    )
 
 
 def make_formatter(kind: str) -> logging.Formatter:
