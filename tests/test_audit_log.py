@@ -29,21 +29,13 @@ from app.models.audit import (
     seal_digest,
 )
 from app.models.lease import LeaseModel
+from tests import faults
 
 T0 = datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
 KEY = "a-seal-key-only-the-sealer-and-verifier-hold"
 LATER = T0 + timedelta(hours=1)  # every entry appended at T0 + seconds has settled
-WRITES = (
-    "insert_one",
-    "insert_many",
-    "update_one",
-    "update_many",
-    "replace_one",
-    "delete_one",
-    "delete_many",
-    "find_one_and_update",
-    "bulk_write",
-)
+# Every collection method that writes (the fault injector's list).
+WRITES = faults.WRITES
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 import json
 import random
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -18,6 +16,7 @@ from app.models.account import AccountModel
 from tests import faults
 from tests.conftest import PASSWORD
 from tests.factories import balance_cents, fund
+from tests.helpers import call
 
 # The writes each movement makes, in order, as the protocol docstring describes.
 KEY_CLAIM = ("idempotency_keys", "insert_one")
@@ -175,17 +174,8 @@ def test_in_memory_backend_serialises_every_operation(app, db):
 
 
 def http_post(url, headers, body):
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={**headers, "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    """POST to a full URL (a running server's address plus the path)."""
+    return call(url, "POST", "", headers, body)
 
 
 def parallel_posts(url, headers, body, count):

@@ -353,26 +353,16 @@ class AuditModel:
         # Recovery asks whether a money movement already has its entry.
         self.collection.create_index("details.movement_id", sparse=True)
 
-    def append(
-        self,
-        action: str,
-        *,
-        actor: str | None,
-        target: str | ObjectId | None = None,
-        ip: str | None = None,
-        request_id: str | None = None,
-        details: dict | None = None,
-        at: datetime | None = None,
-    ) -> dict:
+    def append(self, action: str, **fields: Any) -> dict:
         """Insert one self-contained entry (one write, nothing read) and return it.
+
+        ``fields`` are :meth:`build`'s (actor, target, ip, request_id, details,
+        at).
 
         :raises TypeError, ValueError: a field has a type or value the canonical
             form does not allow (checked before anything is written).
         """
-        entry = self.build(
-            action, actor=actor, target=target, ip=ip, request_id=request_id,
-            details=details, at=at,
-        )  # fmt: skip
+        entry = self.build(action, **fields)
         # A retry after a network error cannot insert the entry twice: pymongo
         # retries a write once, the server recognises it, and _id is fixed here.
         self._durable.insert_one(entry)
