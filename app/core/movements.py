@@ -140,7 +140,7 @@ def _one_account(
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     entry = _in_ledger(
-        order.cents, step, account, order.cents, order.description,
+        step, account, order.cents, order.description,
         key and key.id, caller.origin, key and key.begun_at,
     )  # fmt: skip
     return Movement((entry,))
@@ -172,7 +172,6 @@ def transfer(
             "to_account_number", "Must differ from the source account."
         )
     done = _in_ledger(
-        order.cents,
         ledger.transfer,
         source,
         order.to_account_number,
@@ -185,20 +184,22 @@ def transfer(
     return Movement((done.out_entry, done.in_entry))
 
 
-def _in_ledger(requested_cents: int, step: Callable, *args: Any) -> Any:
+def _in_ledger(step: Callable, *args: Any) -> Any:
     """Run a ledger movement, turning its refusals into domain errors."""
     try:
         return step(*args)
     except ledger.LedgerRefusal as refusal:
-        raise _domain_error(refusal, requested_cents) from None
+        raise _domain_error(refusal) from None
     except ledger.LedgerBusy:
         raise AccountBusy() from None
 
 
-def _domain_error(refusal: ledger.LedgerRefusal, requested_cents: int) -> DomainError:
+def _domain_error(refusal: ledger.LedgerRefusal) -> DomainError:
     reason = refusal.reason
     if reason is Refusal.INSUFFICIENT_FUNDS:
-        return InsufficientFunds(refusal.balance_cents or 0, requested_cents)
+        return InsufficientFunds(
+            refusal.balance_cents or 0, refusal.requested_cents or 0
+        )
     if reason is Refusal.ACCOUNT_FROZEN:
         return AccountFrozen(refusal.side)
     if reason is Refusal.ACCOUNT_CLOSED:

@@ -157,16 +157,23 @@ class Refusal(StrEnum):
 class LedgerRefusal(Exception):
     """A movement the ledger refused; nothing moved.
 
-    ``side`` is ``"source"`` or ``"target"``: the account that refused.
+    ``side`` is ``"source"`` or ``"target"``: the account that refused. For
+    ``insufficient_funds``, ``balance_cents`` is the balance that refused and
+    ``requested_cents`` the amount it could not cover.
     """
 
     def __init__(
-        self, reason: Refusal, balance_cents: int | None = None, side: str = "source"
+        self,
+        reason: Refusal,
+        balance_cents: int | None = None,
+        side: str = "source",
+        requested_cents: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.balance_cents = balance_cents
         self.side = side
+        self.requested_cents = requested_cents
 
 
 class LedgerBusy(Exception):
@@ -311,7 +318,11 @@ def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
     """
     refusal = _refusal(source, entry, "source")
     if refusal is None and source["balance_cents"] + entry["delta_cents"] < 0:
-        refusal = LedgerRefusal(Refusal.INSUFFICIENT_FUNDS, source["balance_cents"])
+        refusal = LedgerRefusal(
+            Refusal.INSUFFICIENT_FUNDS,
+            source["balance_cents"],
+            requested_cents=entry["amount_cents"],
+        )
     return refusal
 
 
@@ -414,7 +425,9 @@ def _commit(account: dict, entry: dict, pair: dict | None = None) -> dict:
             raise refusal
         balance = account["balance_cents"]
         if balance + delta < 0:
-            raise LedgerRefusal(Refusal.INSUFFICIENT_FUNDS, balance)
+            raise LedgerRefusal(
+                Refusal.INSUFFICIENT_FUNDS, balance, requested_cents=-delta
+            )
         record = {
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,
