@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import limits
 from dotenv import load_dotenv
@@ -202,6 +203,14 @@ class _Reader:
         return number
 
 
+def _check_timezone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{value!r} is not an IANA time zone: use e.g. UTC or Europe/Paris"
+    return None
+
+
 def _check_mongo_uri(value: str) -> str | None:
     # The URI may hold a password: describe what is wrong, never echo it.
     if not value.startswith(MONGO_SCHEMES):
@@ -325,6 +334,11 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "MAX_ACCOUNTS_PER_CUSTOMER": env.integer(
             "MAX_ACCOUNTS_PER_CUSTOMER", 10, 1, 1000
         ),
+        "MAX_GOALS_PER_CUSTOMER": env.integer("MAX_GOALS_PER_CUSTOMER", 20, 1, 1000),
+        "MAX_PAYEES": env.integer("MAX_PAYEES", 200, 1, 10_000),
+        "BANK_TIMEZONE": env.text("BANK_TIMEZONE", "UTC", _check_timezone),
+        "DAILY_OUT_LIMIT": env.amount("DAILY_OUT_LIMIT", "10000.00"),
+        "JOBS_INTERVAL_SECONDS": env.integer("JOBS_INTERVAL_SECONDS", 30, 0, 86_400),
         "LEDGER_PENDING_TIMEOUT": env.seconds("LEDGER_PENDING_TIMEOUT", 60),
         "LEDGER_RECOVER_ON_START": env.boolean("LEDGER_RECOVER_ON_START", True),
         "IDEMPOTENCY_KEY_TTL": env.seconds("IDEMPOTENCY_KEY_TTL", 86400, minimum=86400),
@@ -335,6 +349,7 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "RATELIMIT_ENABLED": env.boolean("RATELIMIT_ENABLED", True),
         "RATELIMIT_AUTH": env.rate_limit("RATELIMIT_AUTH", "30 per minute"),
         "RATELIMIT_MONEY": env.rate_limit("RATELIMIT_MONEY", "300 per minute"),
+        "RATELIMIT_PAYEES": env.rate_limit("RATELIMIT_PAYEES", "20 per hour"),
         "CORS_ORIGINS": env.text("CORS_ORIGINS", "", _check_origins),
         "AUDIT_SEAL_KEY": env.secret("AUDIT_SEAL_KEY"),
         "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
@@ -385,6 +400,15 @@ class Config:
     BOOTSTRAP_BANKER_USERNAME = _SETTINGS["BOOTSTRAP_BANKER_USERNAME"]
     BOOTSTRAP_BANKER_PASSWORD = _SETTINGS["BOOTSTRAP_BANKER_PASSWORD"]
     MAX_ACCOUNTS_PER_CUSTOMER = _SETTINGS["MAX_ACCOUNTS_PER_CUSTOMER"]
+    # Goals are accounts of their own kind, counted apart from the accounts.
+    MAX_GOALS_PER_CUSTOMER = _SETTINGS["MAX_GOALS_PER_CUSTOMER"]
+    MAX_PAYEES = _SETTINGS["MAX_PAYEES"]
+    # "A day" and "a month" for limits, schedules, statements and reports.
+    BANK_TIMEZONE = _SETTINGS["BANK_TIMEZONE"]
+    # Money leaving a customer per calendar day (withdrawals, transfers to others).
+    DAILY_OUT_LIMIT = _SETTINGS["DAILY_OUT_LIMIT"]
+    # The in-server job loop of `python run.py` (0: off; cron runs `flask jobs run-due`).
+    JOBS_INTERVAL_SECONDS = _SETTINGS["JOBS_INTERVAL_SECONDS"]
     # A movement pending longer than this was abandoned by a crashed request:
     # recovery settles it, a retry of its Idempotency-Key settles it, and
     # `flask ledger check` reports it.
@@ -401,6 +425,8 @@ class Config:
     RATELIMIT_ENABLED = _SETTINGS["RATELIMIT_ENABLED"]
     RATELIMIT_AUTH = _SETTINGS["RATELIMIT_AUTH"]
     RATELIMIT_MONEY = _SETTINGS["RATELIMIT_MONEY"]
+    # Per user, on the payee name checks (confirmation of payee).
+    RATELIMIT_PAYEES = _SETTINGS["RATELIMIT_PAYEES"]
     # Comma-separated origins allowed to call the API from a browser; none by default.
     CORS_ORIGINS = _SETTINGS["CORS_ORIGINS"]
     # HMAC-SHA256 key of the audit log's seals. Unset: seals are plain SHA-256,

@@ -45,11 +45,14 @@ class ApiError(Exception):
         *,
         errors: dict | None = None,
         headers: dict | None = None,
+        extras: dict | None = None,
     ) -> None:
         super().__init__(detail or self.detail)
         self.detail = detail or self.detail
         self.errors = errors
         self.headers = headers or {}
+        # More members of the problem document (e.g. a daily limit's figures).
+        self.extras = extras or {}
 
 
 _CATALOGUE.append(ApiError)
@@ -168,6 +171,30 @@ class AccountNotFoundError(NotFoundError):
     )
 
 
+class GoalNotFoundError(NotFoundError):
+    code = "goal_not_found"
+    detail = "Goal not found."
+    when = "no such goal, or not one of the caller's (the two look alike)"
+
+
+class PayeeNotFoundError(NotFoundError):
+    code = "payee_not_found"
+    detail = "Payee not found."
+    when = "no such payee, or not one of the caller's (the two look alike)"
+
+
+class ScheduledTransferNotFoundError(NotFoundError):
+    code = "scheduled_transfer_not_found"
+    detail = "Scheduled transfer not found."
+    when = "no such scheduled transfer, or not one of the caller's"
+
+
+class JobNotFoundError(NotFoundError):
+    code = "job_not_found"
+    detail = "No such job."
+    when = "a banker names a job that does not exist"
+
+
 class UserNotFoundError(NotFoundError):
     code = "user_not_found"
     detail = "No such user."
@@ -234,6 +261,54 @@ class CannotDisableSelfError(ConflictError):
     code = "cannot_disable_self"
     detail = "A banker cannot disable their own user."
     when = "a banker disables their own user"
+
+
+class GoalLimitError(ConflictError):
+    code = "goal_limit_reached"
+    detail = "You hold the most savings goals a customer may hold."
+    when = "creating a goal beyond `MAX_GOALS_PER_CUSTOMER`"
+
+
+class RoundUpTakenError(ConflictError):
+    code = "round_up_taken"
+    detail = "Another of your goals already takes the round-ups."
+    when = "a second goal of one customer asks for `round_up`"
+
+
+class PayeeExistsError(ConflictError):
+    code = "payee_exists"
+    detail = "That account is already one of your payees."
+    when = "adding an account that is already among the caller's payees"
+
+
+class PayeeLimitError(ConflictError):
+    code = "payee_limit_reached"
+    detail = "You keep the most payees allowed."
+    when = "adding a payee beyond `MAX_PAYEES`"
+
+
+class NameCheckFailedError(ConflictError):
+    code = "name_check_failed"
+    detail = "The name does not match the account holder's."
+    when = (
+        "a payee's `name` does not match the holder's (`no_match`) and "
+        "`acknowledge_name_check` is not true"
+    )
+
+
+class InvalidStateError(ConflictError):
+    code = "invalid_state"
+    detail = "The object's state does not allow that."
+    when = "pausing, resuming or cancelling a scheduled transfer in a state that does not allow it"
+
+
+class DailyLimitExceededError(ConflictError):
+    code = "daily_limit_exceeded"
+    detail = "Daily limit exceeded."
+    when = (
+        "money leaving the customer would pass their daily limit today (with "
+        "`limit`, `used`, `remaining`, `resets_at`); nothing moved"
+    )
 
 
 class IdempotencyInProgressError(ConflictError):
@@ -350,6 +425,17 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
     domain.NotACustomer: NotACustomerError,
     domain.CannotDisableSelf: CannotDisableSelfError,
     domain.LoginLocked: TooManyAttemptsError,
+    domain.GoalNotFound: GoalNotFoundError,
+    domain.GoalLimitReached: GoalLimitError,
+    domain.RoundUpTaken: RoundUpTakenError,
+    domain.PayeeNotFound: PayeeNotFoundError,
+    domain.PayeeExists: PayeeExistsError,
+    domain.PayeeLimitReached: PayeeLimitError,
+    domain.NameCheckFailed: NameCheckFailedError,
+    domain.ScheduledTransferNotFound: ScheduledTransferNotFoundError,
+    domain.InvalidState: InvalidStateError,
+    domain.JobNotFound: JobNotFoundError,
+    domain.DailyLimitExceeded: DailyLimitExceededError,
 }
 
 
@@ -365,7 +451,9 @@ def domain_error_response(error: domain.DomainError) -> Response:
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
             return api_error_response(
-                DOMAIN_ERRORS[cls](error.message, headers=headers)
+                DOMAIN_ERRORS[cls](
+                    error.message, headers=headers, extras=error.extras
+                )
             )
     raise TypeError(f"no answer for domain error {type(error).__name__}")
 
@@ -377,6 +465,7 @@ def problem(
     *,
     errors: dict | None = None,
     headers: dict | None = None,
+    extras: dict | None = None,
 ) -> Response:
     """Build one RFC 9457 problem response."""
     body: dict[str, Any] = {
@@ -389,6 +478,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    for name, value in (extras or {}).items():
+        body.setdefault(name, value)
     response = jsonify(body)
     response.status_code = status
     response.mimetype = PROBLEM_MIMETYPE
@@ -405,6 +496,7 @@ def api_error_response(error: ApiError) -> Response:
         error.detail,
         errors=error.errors,
         headers=error.headers,
+        extras=error.extras,
     )
 
 

@@ -81,6 +81,21 @@ CASES = {
     "MAX_ACCOUNTS_PER_CUSTOMER": ("3", 3, "0",
                                   "error: MAX_ACCOUNTS_PER_CUSTOMER: 0 is out of "
                                   "range: use a whole number from 1 to 1000"),
+    "MAX_GOALS_PER_CUSTOMER": ("5", 5, "0",
+                               "error: MAX_GOALS_PER_CUSTOMER: 0 is out of range: "
+                               "use a whole number from 1 to 1000"),
+    "MAX_PAYEES": ("50", 50, "many",
+                   "error: MAX_PAYEES: 'many' is not a whole number from 1 to 10000"),
+    "BANK_TIMEZONE": ("Europe/Paris", "Europe/Paris", "Mars/Olympus",
+                      "error: BANK_TIMEZONE: 'Mars/Olympus' is not an IANA time "
+                      "zone: use e.g. UTC or Europe/Paris"),
+    "DAILY_OUT_LIMIT": ("2500.00", Decimal("2500.00"), "-5",
+                        "error: DAILY_OUT_LIMIT: '-5' is not an amount: use a "
+                        "positive number with at most two decimal places, e.g. "
+                        "1000000.00"),
+    "JOBS_INTERVAL_SECONDS": ("0", 0, "soon",
+                              "error: JOBS_INTERVAL_SECONDS: 'soon' is not a whole "
+                              "number from 0 to 86400"),
     "LEDGER_PENDING_TIMEOUT": ("120", timedelta(minutes=2), "1.5",
                                "error: LEDGER_PENDING_TIMEOUT: '1.5' is not a whole "
                                "number from 1 to 315360000"),
@@ -105,6 +120,9 @@ CASES = {
     "RATELIMIT_MONEY": ("60 per minute", "60 per minute", "0 per minute",
                         "error: RATELIMIT_MONEY: '0 per minute' allows nothing: at "
                         "least 1 per period"),
+    "RATELIMIT_PAYEES": ("5 per hour", "5 per hour", "often",
+                         "error: RATELIMIT_PAYEES: 'often' is not a rate limit: use "
+                         "e.g. '30 per minute' or '5/second;100/hour'"),
     "CORS_ORIGINS": ("https://app.example, http://localhost:3000",
                      "https://app.example, http://localhost:3000",
                      "https://app.example/login",

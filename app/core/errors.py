@@ -9,6 +9,8 @@ class DomainError(Exception):
     """A rule refused the request; nothing changed."""
 
     message = "The request was refused."
+    # Figures the client may branch on, added to the problem document as members.
+    extras: dict = {}
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -114,3 +116,87 @@ class LoginLocked(RetryLater):
     """Too many failed password attempts for the username within the window."""
 
     message = "Too many failed logins for this username; try again later."
+
+
+class GoalNotFound(DomainError):
+    """No such goal, or not the caller's (the two look alike)."""
+
+    message = "Goal not found."
+
+
+class GoalLimitReached(DomainError):
+    """The customer holds the most goals a customer may hold."""
+
+    message = "You hold the most savings goals a customer may hold."
+
+
+class RoundUpTaken(DomainError):
+    """Another of the customer's goals already takes the round-ups."""
+
+    message = "Another of your goals already takes the round-ups."
+
+
+class PayeeNotFound(DomainError):
+    """No such payee of the caller's."""
+
+    message = "Payee not found."
+
+
+class PayeeExists(DomainError):
+    """The account is already among the caller's payees."""
+
+    message = "That account is already one of your payees."
+
+
+class PayeeLimitReached(DomainError):
+    """The customer keeps the most payees allowed."""
+
+    message = "You keep the most payees allowed."
+
+
+class NameCheckFailed(DomainError):
+    """The name given does not match the account holder's (confirmation of payee)."""
+
+    message = (
+        "The name does not match the account holder's; check it, or send "
+        "acknowledge_name_check: true to keep it anyway."
+    )
+
+
+class ScheduledTransferNotFound(DomainError):
+    """No such scheduled transfer of the caller's."""
+
+    message = "Scheduled transfer not found."
+
+
+class InvalidState(DomainError):
+    """The object's state does not allow that move."""
+
+    def __init__(self, current: str, action: str) -> None:
+        self.current = current
+        super().__init__(f"Cannot {action} an order that is {current}.")
+
+
+class JobNotFound(DomainError):
+    """No job has that name."""
+
+    message = "No such job."
+
+
+class DailyLimitExceeded(DomainError):
+    """The movement would take the customer over their daily limit."""
+
+    def __init__(
+        self, limit_cents: int, used_cents: int, resets_at: str
+    ) -> None:
+        remaining = max(0, limit_cents - used_cents)
+        self.extras = {
+            "limit": _money(limit_cents),
+            "used": _money(used_cents),
+            "remaining": _money(remaining),
+            "resets_at": resets_at,
+        }
+        super().__init__(
+            f"Daily limit exceeded: limit {_money(limit_cents)}, used "
+            f"{_money(used_cents)}, remaining {_money(remaining)}"
+        )

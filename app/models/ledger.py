@@ -482,6 +482,8 @@ def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
                 "status": "active",
                 "fenced_until": {"$lt": created},
                 "holds.id": {"$ne": in_id},
+                # A goal receives money from its owner only.
+                "$or": [{"kind": {"$ne": "goal"}}, {"user_id": out_entry["user_id"]}],
             },
             {"$push": {"holds": hold}},
             return_document=ReturnDocument.AFTER,
@@ -489,12 +491,23 @@ def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
         if held is not None:
             return held
         current = _accounts().find_one({"account_number": target_number})
+        if _foreign_goal(current, out_entry):
+            current = None  # answered like a number that names no account
         refusal = _refusal(current, out_entry, "target")
         if refusal is not None:
             raise refusal
         if _hold_on(current, in_id) is not None:
             return current
     raise LedgerBusy(target_number)
+
+
+def _foreign_goal(account: dict | None, entry: dict) -> bool:
+    """Tell whether ``account`` is a savings goal of someone other than the payer."""
+    return (
+        account is not None
+        and account.get("kind") == "goal"
+        and account["user_id"] != entry["user_id"]
+    )
 
 
 def _credit(target: dict | None, entry: dict) -> dict:
