@@ -139,6 +139,7 @@ def _one_account(
 ) -> Movement:
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
+    _not_a_goal(account, "account_number")
     entry = _in_ledger(
         step, account, order.cents, order.description,
         key and key.id, caller.origin, key and key.begun_at,
@@ -152,8 +153,13 @@ def transfer(
     *,
     currency: str,
     key: MovementKey | None = None,
+    from_goal: bool = False,
 ) -> Movement:
     """Move money from the caller's account to another: both legs or neither.
+
+    ``from_goal``: the source may be one of the caller's savings goals (the
+    goals use case, which sends a goal's money only to its owner's accounts);
+    the transfer routes refuse a goal as the source.
 
     The source is judged before the target, so a caller who could not pay
     learns nothing about the target number.
@@ -166,6 +172,8 @@ def transfer(
     :raises AccountBusy: an account kept changing; a retry is safe.
     """
     source = own_account(caller.user, order.from_account_number, currency)
+    if not from_goal:
+        _not_a_goal(source, "from_account_number")
     if source["account_number"] == order.to_account_number:
         # The source defaulted to the primary account, which is also the target.
         raise InvalidRequest(
@@ -182,6 +190,16 @@ def transfer(
         key and key.begun_at,
     )
     return Movement((done.out_entry, done.in_entry))
+
+
+def _not_a_goal(account: dict, field: str) -> None:
+    """Refuse a savings goal where only a current or savings account may be."""
+    if account.get("kind") == "goal":
+        raise InvalidRequest(
+            field,
+            "A goal's money moves through /goals/{goal_id}/deposits and "
+            "/withdrawals.",
+        )
 
 
 def _in_ledger(step: Callable, *args: Any) -> Any:
