@@ -7,6 +7,7 @@ import sys
 from app import StartupError, create_app
 from app.config import Config, check_settings
 from app.db import is_memory_uri
+from app.job_loop import start_job_loop
 from app.serving import ProblemRequestHandler
 
 
@@ -40,6 +41,11 @@ def main() -> int:
         # Shown once, on the console of a throwaway in-memory store only.
         print(f"Demo banker: username 'banker', password '{demo_password}'")
     print(f"Bank API listening on http://{host}:{port}/  (health: /health)")
+    if start_job_loop(app) is not None:
+        print(
+            f"Jobs run every {app.config['JOBS_INTERVAL_SECONDS']} s inside this "
+            "server (JOBS_INTERVAL_SECONDS; 0 turns it off)."
+        )
     # The app writes its own access line per request; the dev server's would be
     # a second one.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

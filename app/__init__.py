@@ -25,7 +25,17 @@ from app.observability import configure_logging, register_request_hooks
 from app.openapi import register_openapi
 from app.security import register_http_policies, register_jwt_callbacks
 from app.serving import register_body_error_handlers
-from app.views import audit, auth, banker, customer, ops
+from app.views import (
+    audit,
+    auth,
+    banker,
+    customer,
+    goals,
+    limits,
+    ops,
+    payees,
+    scheduled,
+)
 
 __all__ = [
     "ConfigError",
@@ -189,5 +199,5 @@ def register_extensions(app: Flask, mongo_client: Any, ping: bool = True) -> Non
 def register_blueprints(app: Flask) -> None:
     """Mount the documented blueprints at the contract's paths, plus the docs."""
 
-    modules = (auth, customer, banker, audit, ops)
+    modules = (auth, customer, goals, payees, scheduled, limits, banker, audit, ops)
     register_openapi(app, (module.bp for module in modules))

@@ -8,6 +8,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -18,15 +19,20 @@ from marshmallow import ValidationError
 from app.audit_commands import register_audit_commands
 from app.config import ConfigError, StartupError
 from app.controllers import banker as banker_controller
+from app.controllers import jobs as jobs_controller
 from app.controllers import ledger as ledger_controller
 from app.controllers.banker import ensure_bootstrap_banker
-from app.core import recovery
+from app.core import limits, recovery
 from app.core.idempotency import settle_stale_keys
 from app.db import ping_database
 from app.errors import UsernameTakenError
 from app.models.account import AccountModel
 from app.models.audit import AuditModel
+from app.models.daily_usage import DailyUsageModel
+from app.models.goal import GoalModel
 from app.models.idempotency import IdempotencyModel
+from app.models.payee import PayeeModel
+from app.models.scheduled_transfer import ScheduledTransferModel
 from app.models.session import LoginAttemptModel, LoginThrottleModel
 from app.models.transaction import TransactionModel
 from app.models.user import UserModel
@@ -51,6 +57,10 @@ def ensure_database(app: Flask) -> None:
             LoginThrottleModel(),
             LoginAttemptModel(),
             AuditModel(),
+            PayeeModel(),
+            DailyUsageModel(),
+            ScheduledTransferModel(),
+            GoalModel(),
         ):
             model.ensure_indexes()
     app.extensions["database_ready"] = True
@@ -119,10 +129,12 @@ def run_recovery() -> str:
     timeout = current_app.config["LEDGER_PENDING_TIMEOUT"]
     counts = recovery.recover(timeout)
     keys = settle_stale_keys(timeout)
+    reservations = limits.settle_stale(timeout)
     counts["audited"] = recovery.audit_movements(timeout)
     text = (
         f"ledger recover: {counts['finished']} finished, {counts['aborted']} undone, "
         f"{counts['released']} released, {keys} idempotency keys settled, "
+        f"{reservations} daily-limit reservations judged, "
         f"{counts['audited']} movements audited"
     )
     if counts["failed"]:
@@ -189,6 +201,40 @@ def register_commands(app: Flask) -> None:
         report = ledger_controller.check_report()
         click.echo(format_report(report))
         if not report["ok"]:
+            sys.exit(1)
+
+    jobs_group = AppGroup("jobs", help="Run the background jobs.")
+    app.cli.add_command(jobs_group)
+
+    @jobs_group.command("run-due")
+    @click.option(
+        "--at",
+        "at",
+        default=None,
+        help="Run as if the time were this ISO 8601 instant (UTC when no zone).",
+    )
+    @needs_database
+    def jobs_run_due(at: str | None) -> None:
+        """Run every job with work due now; safe from several processes at once."""
+        now = None
+        if at is not None:
+            try:
+                now = datetime.fromisoformat(at)
+            except ValueError:
+                click.echo(f"error: --at: {at!r} is not an ISO 8601 instant", err=True)
+                sys.exit(2)
+            now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        stopped = False
+        for name, summary in jobs_controller.run_due(now).items():
+            if summary is None:
+                click.echo(f"{name}: nothing due")
+            elif "error" in summary:
+                stopped = True
+                click.echo(f"{name}: stopped by {summary['error']} (see the log)")
+            else:
+                done, failed = summary["done"], summary["failed"]
+                click.echo(f"{name}: {done} done, {failed} failed")
+        if stopped:
             sys.exit(1)
 
     @app.cli.command("create-banker")

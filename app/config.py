@@ -407,7 +407,7 @@ class Config:
     BANK_TIMEZONE = _SETTINGS["BANK_TIMEZONE"]
     # Money leaving a customer per calendar day (withdrawals, transfers to others).
     DAILY_OUT_LIMIT = _SETTINGS["DAILY_OUT_LIMIT"]
-    # The in-server job loop of `python run.py` (0: off; cron runs `flask jobs run-due`).
+    # The in-server job loop of `python run.py` (0: off; cron: `flask jobs run-due`).
     JOBS_INTERVAL_SECONDS = _SETTINGS["JOBS_INTERVAL_SECONDS"]
     # A movement pending longer than this was abandoned by a crashed request:
     # recovery settles it, a retry of its Idempotency-Key settles it, and

@@ -289,7 +289,10 @@ class PayeeLimitError(ConflictError):
 
 class NameCheckFailedError(ConflictError):
     code = "name_check_failed"
-    detail = "The name does not match the account holder's."
+    detail = (
+        "The name does not match the account holder's; check it, or send "
+        "acknowledge_name_check: true to keep it anyway."
+    )
     when = (
         "a payee's `name` does not match the holder's (`no_match`) and "
         "`acknowledge_name_check` is not true"
@@ -299,7 +302,10 @@ class NameCheckFailedError(ConflictError):
 class InvalidStateError(ConflictError):
     code = "invalid_state"
     detail = "The object's state does not allow that."
-    when = "pausing, resuming or cancelling a scheduled transfer in a state that does not allow it"
+    when = (
+        "pausing, resuming or cancelling a scheduled transfer in a state that "
+        "does not allow it"
+    )
 
 
 class DailyLimitExceededError(ConflictError):
@@ -514,9 +520,17 @@ _HTTP_ERRORS: dict[int, type[ApiError]] = {
 
 
 def _normalise_errors(messages: Any) -> dict:
-    if isinstance(messages, dict):
-        return messages
-    return {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+    """Field -> list of messages; a nested object's fields as ``outer.inner``."""
+    if not isinstance(messages, dict):
+        return {"_schema": messages if isinstance(messages, list) else [str(messages)]}
+    flat: dict[str, list] = {}
+    for field, value in messages.items():
+        if isinstance(value, dict):
+            for inner, listed in _normalise_errors(value).items():
+                flat[f"{field}.{inner}"] = listed
+        else:
+            flat[str(field)] = value if isinstance(value, list) else [str(value)]
+    return flat
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -26,6 +26,11 @@ def money_rate() -> str:
     return current_app.config["RATELIMIT_MONEY"]
 
 
+def payees_rate() -> str:
+    """RATELIMIT_PAYEES: one budget per user for the payee name checks."""
+    return current_app.config["RATELIMIT_PAYEES"]
+
+
 def authenticated_user() -> str:
     """Key a limit by the user the request authenticated as.
 

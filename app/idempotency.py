@@ -5,7 +5,8 @@ its response (any status below 500) is stored and replayed byte for byte to
 every repeat, with ``Idempotency-Replayed: true``. The claim carries the id the
 request's movement gets in the journal, so a request that died halfway can be
 settled by the core (``app.core.idempotency``) and its retry answered by
-rendering the settled outcome here, at the edge.
+rendering the settled outcome here, at the edge: with the view's own renderer
+when it gives one (``idempotent(render=...)``), else as ``render_movement``.
 """
 
 import hashlib
@@ -24,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from app.controllers.movements import render_movement
 from app.core.idempotency import settle_claim
-from app.core.movements import MovementKey
+from app.core.movements import Movement, MovementKey
 from app.core.recovery import posted_movement
 from app.errors import (
     IdempotencyInProgressError,
@@ -41,6 +42,8 @@ HEADER = "Idempotency-Key"
 REPLAYED = "Idempotency-Replayed"
 _MOVEMENT_KEY = "bank.movement_key"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# Shapes the 201 answer of a movement recovery settled (see ``idempotent``).
+Renderer = Callable[[Movement], Any]
 
 
 def movement_key() -> MovementKey | None:
@@ -106,13 +109,13 @@ def _stored(response: Response) -> dict:
     }
 
 
-def _replay(record: dict) -> Response:
+def _replay(record: dict, render: Renderer) -> Response:
     """Answer a repeat: the first response, or the outcome recovery settled."""
     stored = record["response"]
     if stored is None:
         # The first request died; recovery stored what happened, not an answer.
         movement = posted_movement(record["outcome"]["movement_id"])
-        stored = _stored(current_app.make_response((render_movement(movement), 201)))
+        stored = _stored(current_app.make_response((render(movement), 201)))
     response = Response(
         stored["body"], status=stored["status"], mimetype=stored["mimetype"]
     )
@@ -135,7 +138,9 @@ def _settle_after_failure(record: dict) -> None:
         log.exception("could not settle movement %s", record["movement_id"])
 
 
-def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:
+def _claim(
+    user_id: ObjectId, key: str, fingerprint: str, render: Renderer
+) -> dict | Response:
     """Claim the key for this request, or answer from an earlier request."""
     model = IdempotencyModel()
     config = current_app.config
@@ -148,18 +153,26 @@ def _claim(user_id: ObjectId, key: str, fingerprint: str) -> dict | Response:
         if record["fingerprint"] != fingerprint:
             raise IdempotencyKeyReusedError()
         if record["state"] == "done":
-            return _replay(record)
+            return _replay(record, render)
         if record["created_at"] > utc_now() - config["LEDGER_PENDING_TIMEOUT"]:
             raise IdempotencyInProgressError(headers={"Retry-After": "1"})
         settle_claim(record)
     raise IdempotencyInProgressError(headers={"Retry-After": "1"})
 
 
-def idempotent(view: Callable) -> Callable:
+def idempotent(
+    view: Callable | None = None, *, render: Renderer = render_movement
+) -> Callable:
     """Make a money-moving view safe to retry with an ``Idempotency-Key``.
 
     Goes inside ``roles_required``: keys are scoped to the authenticated user.
+    ``render`` shapes the answer to a retry whose first request died and whose
+    movement recovery settled, as the view would have answered (status 201);
+    used as ``@idempotent`` it is ``render_movement`` (the /transfers shape),
+    ``idempotent(render=...)`` gives a view's own.
     """
+    if view is None:
+        return lambda inner: idempotent(inner, render=render)
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -170,7 +183,7 @@ def idempotent(view: Callable) -> Callable:
             raise ValidationError(
                 {HEADER: ["Must be 1 to 255 printable ASCII characters."]}
             )
-        claimed = _claim(ObjectId(g.user_id), key, _fingerprint())
+        claimed = _claim(ObjectId(g.user_id), key, _fingerprint(), render)
         if isinstance(claimed, Response):
             return claimed
         # In the request's environ, not g, which can outlive the request.

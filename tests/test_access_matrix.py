@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from app.models import utc_now
+from app.models.account import AccountModel
+from app.models.user import UserModel
 from tests.conftest import PASSWORD, register
 from tests.factories import fund, make_user
 from tests.helpers import make_app
@@ -50,6 +52,10 @@ class World:
     refresh: dict[str, dict]
     account: str  # the customer's account number
     customer_id: str
+    payee_id: str  # one of the customer's payees (randy's account)
+    goal_id: str  # one of the customer's savings goals, holding 10.00
+    order_id: str  # one of the customer's standing orders (to randy), active
+    randy_account: str  # another customer's account, a payee of the customer's
 
 
 def build_world() -> World:
@@ -57,8 +63,7 @@ def build_world() -> World:
     client = app.test_client()
     customer = register(client, "carol")
     dave = register(client, "dave")
-    for username in ("grace", "randy"):
-        register(client, username)
+    others = {name: register(client, name) for name in ("grace", "randy")}
     for username, role in (("bernie", "banker"), ("audrey", "auditor")):
         make_user(app, username, PASSWORD, role=role)
     fund(app, customer["account"]["account_number"], 50_000)
@@ -85,10 +90,35 @@ def build_world() -> World:
             {"username": "grace"},
             {"$set": {"active": False, "tokens_valid_after": utc_now()}},
         )
+    payee = client.post(
+        "/payees",
+        json={"account_number": others["randy"]["account"]["account_number"],
+              "name": "randy"},
+        headers=headers["customer"],
+    )  # fmt: skip
+    assert payee.status_code == 201, payee.get_json()
+    goal = client.post(
+        "/goals", json={"name": "Rainy day"}, headers=headers["customer"]
+    )
+    assert goal.status_code == 201, goal.get_json()
+    goal_id = goal.get_json()["id"]
+    saved = client.post(
+        f"/goals/{goal_id}/deposits", json={"amount": "10.00"},
+        headers=headers["customer"],
+    )  # fmt: skip
+    assert saved.status_code == 201, saved.get_json()
+    randy_account = others["randy"]["account"]["account_number"]
+    order = client.post(
+        "/scheduled-transfers", headers=headers["customer"],
+        json={"to_account_number": randy_account, "amount": "1.00",
+              "start_date": "2099-01-01"},
+    )  # fmt: skip
+    assert order.status_code == 201, order.get_json()
     headers["anonymous"] = refresh["anonymous"] = {}
     return World(
         app, headers, refresh, customer["account"]["account_number"],
-        customer["user"]["id"],
+        customer["user"]["id"], payee.get_json()["id"], goal_id,
+        order.get_json()["id"], randy_account,
     )  # fmt: skip
 
 
@@ -108,6 +138,20 @@ def new_staff(_world, who):
 
 def transfer(world, _who):
     return {"json": {"amount": "1.00", "to_account_number": world.account}}
+
+
+def new_payee(world, who):
+    """The customer adds dave's account; anyone else adds the customer's."""
+    if who != "customer":
+        return {"json": {"account_number": world.account, "name": "carol"}}
+    with world.app.app_context():
+        dave = AccountModel().find_by_id(UserModel().find_by_username("dave")["_id"])
+    return {"json": {"account_number": dave["account_number"], "name": "dave"}}
+
+
+def new_order(world, _who):
+    return {"json": {"to_account_number": world.randy_account, "amount": "1.00",
+                     "start_date": "2099-01-01"}}  # fmt: skip
 
 
 def change_password(_world, _who):
@@ -154,6 +198,47 @@ ROUTES = {
     ("POST", "/withdraw"): (CUSTOMER, 201, amount, False),
     ("POST", "/transfers"): (CUSTOMER, 201, transfer, False),
     ("GET", "/transactions"): (CUSTOMER, 200, None, False),
+    ("GET", "/payees"): (CUSTOMER, 200, None, False),
+    ("POST", "/payees"): (CUSTOMER, 201, new_payee, False),
+    ("GET", "/payees/<payee_id>"): (CUSTOMER, 200, None, True),
+    ("PATCH", "/payees/<payee_id>"): (
+        CUSTOMER,
+        200,
+        lambda w, who: {"json": {"nickname": "Randy"}},
+        True,
+    ),
+    ("DELETE", "/payees/<payee_id>"): (CUSTOMER, 204, None, True),
+    ("GET", "/goals"): (CUSTOMER, 200, None, False),
+    ("POST", "/goals"): (
+        CUSTOMER,
+        201,
+        lambda w, who: {"json": {"name": f"Goal of {who}"}},
+        False,
+    ),  # fmt: skip
+    ("GET", "/goals/<goal_id>"): (CUSTOMER, 200, None, True),
+    ("PATCH", "/goals/<goal_id>"): (
+        CUSTOMER,
+        200,
+        lambda w, who: {"json": {"name": "Renamed"}},
+        True,
+    ),  # fmt: skip
+    ("DELETE", "/goals/<goal_id>"): (CUSTOMER, 200, None, True),
+    ("POST", "/goals/<goal_id>/deposits"): (CUSTOMER, 201, amount, True),
+    ("POST", "/goals/<goal_id>/withdrawals"): (CUSTOMER, 201, amount, True),
+    ("GET", "/scheduled-transfers"): (CUSTOMER, 200, None, False),
+    ("POST", "/scheduled-transfers"): (CUSTOMER, 201, new_order, False),
+    ("GET", "/scheduled-transfers/<order_id>"): (CUSTOMER, 200, None, True),
+    ("GET", "/scheduled-transfers/<order_id>/runs"): (CUSTOMER, 200, None, True),
+    ("POST", "/scheduled-transfers/<order_id>/pause"): (CUSTOMER, 200, None, True),
+    # The order is active: resuming it is refused for its state, not its caller.
+    ("POST", "/scheduled-transfers/<order_id>/resume"): (CUSTOMER, 409, None, True),
+    ("POST", "/scheduled-transfers/<order_id>/cancel"): (CUSTOMER, 200, None, True),
+    ("GET", "/limits"): (CUSTOMER, 200, None, False),
+    ("PATCH", "/limits"): (
+        CUSTOMER, 200, lambda w, who: {"json": {"daily_limit": "100.00"}}, False,
+    ),  # fmt: skip
+    ("GET", "/banker/jobs"): (STAFF_READ, 200, None, False),
+    ("POST", "/banker/jobs/<name>/run"): (BANKER, 200, None, False),
     ("GET", "/banker/accounts"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/transactions"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/ledger/check"): (STAFF_READ, 200, None, False),
@@ -225,6 +310,10 @@ def call(world: World, method: str, rule: str, endpoint: str, who: str):
     path = DOCS.get(endpoint, rule)
     path = path.replace("<account_number>", world.account)
     path = path.replace("<user_id>", world.customer_id)
+    path = path.replace("<payee_id>", world.payee_id)
+    path = path.replace("<goal_id>", world.goal_id)
+    path = path.replace("<order_id>", world.order_id)
+    path = path.replace("<name>", "audit_movements")
     kwargs: dict = {}
     headers = dict(world.headers[who])
     if make == "refresh":

@@ -626,7 +626,7 @@ def test_disabling_a_user_ends_their_sessions(app, client, banker, customer):
     response = set_active(client, banker, user_id, False)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert set(body) == USER_KEYS | {"active"}
+    assert set(body) == USER_KEYS | {"active", "daily_limit"}
     assert body["id"] == user_id and body["active"] is False
     stored = stored_user(app, "carol")
     assert stored["active"] is False

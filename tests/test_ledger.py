@@ -26,8 +26,12 @@ SINGLE = [
     ("transactions", "insert_many"),  # 2. journal, posted
     ("accounts", "update_one"),  # 3. release
 ]
+# Money leaving a customer first reserves its amount against the daily limit.
+LIMIT = ("daily_usage", "update_one")
+WITHDRAWAL = [LIMIT, *SINGLE]
 TRANSFER = [
     ("accounts", "find_one_and_update"),  # 1. hold on the target
+    LIMIT,  # the daily limit, asked once the target is known to be another's
     ("accounts", "update_one"),  # 2. commit point: debit the source
     ("accounts", "update_one"),  # 3. credit the target
     ("transactions", "insert_many"),  # 4. both legs, posted
@@ -66,7 +70,7 @@ def check(app):
     "path, body, expected",
     [
         ("/deposit", {"amount": 5}, SINGLE),
-        ("/withdraw", {"amount": 5}, SINGLE),
+        ("/withdraw", {"amount": 5}, WITHDRAWAL),
         ("/transfers", {"amount": 5, "to_account_number": None}, TRANSFER),
     ],
 )

@@ -2,13 +2,15 @@
 
 A hypothesis state machine drives deposits, withdrawals, transfers and
 Idempotency-Key retries through the HTTP API of a fresh app, and keeps its own
-model: integer cents per account. Every response must carry the status, refusal
+model: integer cents per account, and what each customer sent out today
+against their daily limit. Every response must carry the status, refusal
 code and balance the model predicts, and after every step the stored balances,
 the money in the bank (deposits - withdrawals) and the ledger's reconciliation
 must agree with the model.
 """
 
 import itertools
+from decimal import Decimal
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -28,6 +30,8 @@ from app.db import get_db, memory_client
 from tests.conftest import register
 
 MAX_CENTS = 100_000_000  # MAX_TRANSACTION_AMOUNT, 1000000.00
+# A daily limit low enough that random movements run into it.
+DAILY_LIMIT = 400_000  # DAILY_OUT_LIMIT, 4000.00
 CUSTOMERS = ("alice", "bob")
 # Accounts by index: alice's primary, alice's savings, bob's primary.
 OWNER = (0, 0, 1)
@@ -87,6 +91,7 @@ class BankMachine(RuleBasedStateMachine):
         self.app = create_app(
             TestConfig, mongo_client=memory_client()
         )
+        self.app.config["DAILY_OUT_LIMIT"] = Decimal(DAILY_LIMIT) / 100
         self.client = self.app.test_client()
         users = [register(self.client, name) for name in CUSTOMERS]
         self.headers = [user["headers"] for user in users]
@@ -100,6 +105,8 @@ class BankMachine(RuleBasedStateMachine):
             users[1]["account"]["account_number"],
         ]
         self.balances = [0, 0, 0]
+        # Cents each customer sent out today (withdrawals, transfers to others).
+        self.sent_out = [0, 0]
         # Customers whose balances changed since GET /accounts last showed them.
         self.unlisted: set[int] = set()
         self.deposited = 0
@@ -174,6 +181,8 @@ class BankMachine(RuleBasedStateMachine):
             self._expect(response, 422, "validation_error")
         elif OWNER[account] != actor:
             self._expect(response, 404, "account_not_found")
+        elif kind == "withdraw" and self.sent_out[actor] + cents > DAILY_LIMIT:
+            self._over_the_limit(response, actor)
         elif kind == "withdraw" and cents > balance:
             body = self._expect(response, 409, "insufficient_funds")
             self._insufficient(body, balance, cents)
@@ -186,6 +195,7 @@ class BankMachine(RuleBasedStateMachine):
             else:
                 self.balances[account] -= cents
                 self.withdrawn += cents
+                self.sent_out[actor] += cents
             entry = body["transaction"]
             assert body["balance"] == fmt(self.balances[account]), body
             assert body["currency"] == "USD", body
@@ -193,6 +203,14 @@ class BankMachine(RuleBasedStateMachine):
             assert entry["account_number"] == self.numbers[account], body
             assert entry["amount"] == fmt(cents), body
             assert entry["balance_after"] == body["balance"], body
+
+    def _over_the_limit(self, response, actor: int) -> None:
+        # The refusal gives the figures, and nothing moves (the invariants).
+        body = self._expect(response, 409, "daily_limit_exceeded")
+        used = self.sent_out[actor]
+        assert (body["limit"], body["used"], body["remaining"]) == (
+            fmt(DAILY_LIMIT), fmt(used), fmt(DAILY_LIMIT - used)
+        ), body
 
     # -- rules ----------------------------------------------------------------
 
@@ -255,6 +273,7 @@ class BankMachine(RuleBasedStateMachine):
             fields.insert(0, ("from_account_number", f'"{self.numbers[source]}"'))
         response = self._send(actor, "/transfers", fields, key_mode)
         balance = self.balances[source]
+        external = OWNER[dest] != actor
         if cents > MAX_CENTS or (source == dest and not omit_from):
             self._expect(response, 422, "validation_error")
         elif OWNER[source] != actor:
@@ -265,8 +284,12 @@ class BankMachine(RuleBasedStateMachine):
         elif cents > balance:
             body = self._expect(response, 409, "insufficient_funds")
             self._insufficient(body, balance, cents)
+        elif external and self.sent_out[actor] + cents > DAILY_LIMIT:
+            self._over_the_limit(response, actor)
         else:
             body = self._expect(response, 201, None)
+            if external:
+                self.sent_out[actor] += cents
             self.balances[source] -= cents
             self.balances[dest] += cents
             self.unlisted.update((OWNER[source], OWNER[dest]))

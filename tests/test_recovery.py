@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 from flask.testing import FlaskClient
 
 from app.commands import run_recovery
@@ -10,7 +11,7 @@ from app.controllers.ledger import check_report
 from app.db import get_db
 from tests import faults
 from tests.factories import balance_cents, fund
-from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER, check
+from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER, WITHDRAWAL, check
 
 FUNDED = 1000
 AMOUNT = 500
@@ -19,8 +20,8 @@ AMOUNT = 500
 #  balance change of the caller's account, of the other customer's account)
 MOVEMENTS = {
     "deposit": ("/deposit", [KEY_CLAIM, *SINGLE, KEY_DONE], 2, AMOUNT, 0),
-    "withdrawal": ("/withdraw", [KEY_CLAIM, *SINGLE, KEY_DONE], 2, -AMOUNT, 0),
-    "transfer": ("/transfers", [KEY_CLAIM, *TRANSFER, KEY_DONE], 3, -AMOUNT, AMOUNT),
+    "withdrawal": ("/withdraw", [KEY_CLAIM, *WITHDRAWAL, KEY_DONE], 3, -AMOUNT, 0),
+    "transfer": ("/transfers", [KEY_CLAIM, *TRANSFER, KEY_DONE], 4, -AMOUNT, AMOUNT),
 }
 CASES = [
     (kind, crash_after)
@@ -37,6 +38,15 @@ def snapshot(app) -> dict:
             name: sorted(db[name].find({}), key=lambda d: str(d["_id"]))
             for name in ("accounts", "transactions", "idempotency_keys")
         }
+
+
+def limit_usage(app, customer: dict) -> tuple[int, list]:
+    """(cents counted against today's limit, reservations still to judge)."""
+    with app.app_context():
+        doc = get_db()["daily_usage"].find_one(
+            {"user_id": ObjectId(customer["user"]["id"])}
+        )
+    return (doc["used_cents"], doc["pending"]) if doc else (0, [])
 
 
 def recover(app) -> str:
@@ -90,6 +100,9 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
     assert report["balanced"]
     after_recovery = balances(app, mine, theirs)
     assert after_recovery == (moved if crash_after >= commit_at else before)
+    # The daily limit counts what left the customer, and only that.
+    out = AMOUNT if kind != "deposit" else 0
+    assert limit_usage(app, customer) == ((out if crash_after >= commit_at else 0), [])
 
     # Recovery is idempotent: a second run changes nothing at all.
     settled = snapshot(app)
@@ -112,6 +125,8 @@ def test_crash_after_each_write_then_recovery_and_retry_move_money_once(
             {"status": "posted", "description": f"crash test {kind}"}
         )
     assert posted == (2 if kind == "transfer" else 1)
+    recover(app)  # confirms the retry's reservation (a sweep, off the request)
+    assert limit_usage(app, customer) == (out, [])
     # Whenever the request died, the movement has exactly one audit entry,
     # derived from the journal by the feed (which recovery runs).
     recover(app)
@@ -169,13 +184,15 @@ def test_a_retry_inside_the_timeout_is_told_to_wait(app, client, customer, setti
     [
         ("deposit", 2, False),  # the commit point itself fails: nothing moved
         ("deposit", 3, True),  # the journal insert fails after the commit point
-        ("withdrawal", 2, False),  # the commit point itself fails
-        ("withdrawal", 4, True),  # releasing fails
+        ("withdrawal", 2, False),  # the daily-limit reservation fails
+        ("withdrawal", 3, False),  # the commit point itself fails
+        ("withdrawal", 5, True),  # releasing fails
         ("transfer", 2, False),  # the hold fails
-        ("transfer", 3, False),  # the debit (commit point) fails
-        ("transfer", 4, True),  # the credit fails after the debit
-        ("transfer", 5, True),  # the journal insert fails
-        ("transfer", 6, True),  # releasing fails
+        ("transfer", 3, False),  # the daily-limit reservation fails
+        ("transfer", 4, False),  # the debit (commit point) fails
+        ("transfer", 5, True),  # the credit fails after the debit
+        ("transfer", 6, True),  # the journal insert fails
+        ("transfer", 7, True),  # releasing fails
     ],
 )
 def test_a_failed_write_is_settled_at_once_so_the_retry_need_not_wait(

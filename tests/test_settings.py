@@ -368,7 +368,7 @@ def test_flask_db_init_does_the_start_up_work(monkeypatch):
     assert result.output.splitlines() == [
         "indexes: ready",
         "ledger recover: 0 finished, 0 undone, 0 released, 0 idempotency keys "
-        "settled, 0 movements audited",
+        "settled, 0 daily-limit reservations judged, 0 movements audited",
         "bootstrap banker: created boss",
     ]
     assert any(v.get("unique") for v in db["users"].index_information().values())

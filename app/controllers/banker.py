@@ -2,9 +2,11 @@
 
 from app import audit
 from app.controllers import auth as auth_controller
+from app.controllers import daily_limits
 from app.controllers.accounts import open_for
 from app.controllers.auth import create_user
 from app.controllers.transactions import transaction_page
+from app.core import limits
 from app.core.errors import (
     AccountBusy,
     AccountClosed,
@@ -226,11 +228,16 @@ def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
     :raises UserNotFound: no such user (or a malformed id).
     :raises CannotDisableSelf: a banker disabling their own user.
     """
-    active = set_user_active_schema.load(payload)["active"]
+    data = set_user_active_schema.load(payload)
     users = UserModel()
     user = users.find_by_id(user_id)
     if user is None:
         raise UserNotFound()
+    if "daily_limit_cents" in data:
+        user = _set_daily_limit(actor, user, data["daily_limit_cents"])
+    if "active" not in data:
+        return banker_user_schema.dump(user)
+    active = data["active"]
     if not active and user["_id"] == actor["_id"]:
         raise CannotDisableSelf()
     if user.get("active", True) == active:
@@ -245,3 +252,19 @@ def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
         details={"username": user["username"]},
     )
     return banker_user_schema.dump(updated)
+
+
+def _set_daily_limit(actor: dict, user: dict, cents: int) -> dict:
+    """Set a customer's daily limit as a banker (above the bank's too); audit it."""
+    updated = limits.set_limit(user, cents, daily_limits(), by_banker=True)
+    audit.record(
+        "daily_limit_changed",
+        actor=actor["username"],
+        target=user["_id"],
+        details={
+            "username": user["username"],
+            "from_cents": user.get("daily_limit_cents"),
+            "to_cents": updated.get("daily_limit_cents"),
+        },
+    )
+    return updated

@@ -1,11 +1,9 @@
 """Deposits and withdrawals: validate, run the use case, render the movement."""
 
-from collections.abc import Callable
-
 from flask import current_app
 
-from app.controllers import caller
-from app.core import movements
+from app.controllers import caller, spending_rules
+from app.core import movements, spending
 from app.core.movements import Deposit, Movement, MovementKey, Withdrawal
 from app.schemas.transaction import (
     amount_schema,
@@ -32,30 +30,28 @@ def deposit(user: dict, payload: object, key: MovementKey | None = None) -> dict
     :raises ValidationError: a bad amount, description or account number.
     :raises DomainError: see :func:`app.core.movements.deposit`.
     """
-    return _one_account(user, payload, Deposit, movements.deposit, key)
+    data = amount_schema.load(payload)
+    movement = movements.deposit(
+        caller(user),
+        Deposit(data["amount_cents"], data["account_number"], data["description"]),
+        currency=current_app.config["CURRENCY"],
+        key=key,
+    )
+    return render_movement(movement)
 
 
 def withdraw(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Debit the caller's account if the balance covers it; render it.
 
     :raises ValidationError: a bad amount, description or account number.
-    :raises DomainError: see :func:`app.core.movements.withdraw`.
+    :raises DomainError: see :func:`app.core.spending.withdraw`.
     """
-    return _one_account(user, payload, Withdrawal, movements.withdraw, key)
-
-
-def _one_account(
-    user: dict,
-    payload: object,
-    order: type[Deposit] | type[Withdrawal],
-    use_case: Callable[..., Movement],
-    key: MovementKey | None,
-) -> dict:
     data = amount_schema.load(payload)
-    movement = use_case(
+    movement = spending.withdraw(
         caller(user),
-        order(data["amount_cents"], data["account_number"], data["description"]),
-        currency=current_app.config["CURRENCY"],
+        Withdrawal(data["amount_cents"], data["account_number"], data["description"]),
+        spending_rules(),
         key=key,
     )
     return render_movement(movement)
+

@@ -1,10 +1,8 @@
 """Transfers: validate, run the use case, render the transfer."""
 
-from flask import current_app
-
-from app.controllers import caller
+from app.controllers import caller, spending_rules
 from app.controllers.movements import render_movement
-from app.core import movements
+from app.core import payees, spending
 from app.core.movements import MovementKey, TransferOrder
 from app.schemas.transaction import transfer_schema
 
@@ -12,20 +10,24 @@ from app.schemas.transaction import transfer_schema
 def transfer(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Move money from one of the caller's accounts to any active account.
 
-    :raises ValidationError: a bad amount or number.
-    :raises DomainError: see :func:`app.core.movements.transfer`.
+    :raises ValidationError: a bad amount or number, or not exactly one of
+        ``to_account_number`` and ``payee_id``.
+    :raises PayeeNotFound: ``payee_id`` is not one of the caller's payees.
+    :raises DomainError: see :func:`app.core.spending.transfer`.
     """
     data = transfer_schema.load(payload)
     order = TransferOrder(
-        to_account_number=data["to_account_number"],
+        to_account_number=_target(user, data),
         cents=data["amount_cents"],
         from_account_number=data["from_account_number"],
         description=data["description"],
     )
-    movement = movements.transfer(
-        caller(user),
-        order,
-        currency=current_app.config["CURRENCY"],
-        key=key,
-    )
+    movement = spending.transfer(caller(user), order, spending_rules(), key=key)
     return render_movement(movement)
+
+
+def _target(user: dict, data: dict) -> str:
+    """The account to pay: the number given, or the caller's payee's."""
+    if data["payee_id"] is not None:
+        return payees.payee_account(user, data["payee_id"])
+    return data["to_account_number"]

@@ -75,6 +75,11 @@ def _whose(side: str) -> str:
     return "The receiving account" if side == "target" else "The account"
 
 
+def money_text(cents: int) -> str:
+    """Write cents as an amount with two decimals (-12.30)."""
+    return _money(cents)
+
+
 def _money(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from pymongo.errors import PyMongoError
 
+from app.core import limits
 from app.core.recovery import settle_movement
 from app.models import ledger_recovery, utc_now
 from app.models.idempotency import IdempotencyModel
@@ -31,6 +32,8 @@ def settle_claim(record: dict) -> None:
     # The movement's entries are dated at the claim's time (MovementKey).
     ledger_recovery.fence_owner(record["user_id"], record["created_at"])
     movement = settle_movement(record["movement_id"])
+    # Its count against the daily limit stays if it moved, and goes if not.
+    limits.settle(record["user_id"], record["movement_id"], movement is not None)
     model = IdempotencyModel()
     if movement is None:
         model.release(record)

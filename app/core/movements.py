@@ -117,9 +117,17 @@ def deposit(
 
 
 def withdraw(
-    caller: Caller, order: Withdrawal, *, currency: str, key: MovementKey | None = None
+    caller: Caller,
+    order: Withdrawal,
+    *,
+    currency: str,
+    key: MovementKey | None = None,
+    admit: Callable[[dict], None] | None = None,
 ) -> Movement:
     """Debit the caller's account if the balance covers it, exactly once.
+
+    ``admit``: a rule that judges the account before the commit point (see
+    ``ledger.withdraw``); the domain error it raises refuses the withdrawal.
 
     :raises AccountNotFound: the account is not the caller's.
     :raises InsufficientFunds: the balance is lower than the amount.
@@ -127,7 +135,7 @@ def withdraw(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
-    return _one_account(caller, order, ledger.withdraw, currency, key)
+    return _one_account(caller, order, ledger.withdraw, currency, key, admit)
 
 
 def _one_account(
@@ -136,13 +144,15 @@ def _one_account(
     step: Callable,
     currency: str,
     key: MovementKey | None,
+    admit: Callable[[dict], None] | None = None,
 ) -> Movement:
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     _not_a_goal(account, "account_number")
+    extra = () if admit is None else (admit,)
     entry = _in_ledger(
         step, account, order.cents, order.description,
-        key and key.id, caller.origin, key and key.begun_at,
+        key and key.id, caller.origin, key and key.begun_at, *extra,
     )  # fmt: skip
     return Movement((entry,))
 
@@ -154,12 +164,15 @@ def transfer(
     currency: str,
     key: MovementKey | None = None,
     from_goal: bool = False,
+    admit: Callable[[dict], None] | None = None,
 ) -> Movement:
     """Move money from the caller's account to another: both legs or neither.
 
     ``from_goal``: the source may be one of the caller's savings goals (the
     goals use case, which sends a goal's money only to its owner's accounts);
-    the transfer routes refuse a goal as the source.
+    the transfer routes refuse a goal as the source. ``admit``: a rule that
+    judges the held target before the commit point (see ``ledger.transfer``);
+    the domain error it raises refuses the transfer.
 
     The source is judged before the target, so a caller who could not pay
     learns nothing about the target number.
@@ -188,6 +201,7 @@ def transfer(
         key and key.id,
         caller.origin,
         key and key.begun_at,
+        admit,
     )
     return Movement((done.out_entry, done.in_entry))
 

@@ -13,7 +13,14 @@ from pymongo.errors import DuplicateKeyError
 from app.db import get_db
 from app.models import EPOCH, keyset_page, utc_now
 
+# The kinds a customer opens (POST /accounts, POST /banker/accounts).
 ACCOUNT_KINDS = ("checking", "savings")
+# A savings goal's account, opened only by the goals use case (app.core.goals).
+GOAL_KIND = "goal"
+# Every kind an account object may show.
+SHOWN_KINDS = (*ACCOUNT_KINDS, GOAL_KIND)
+# Accounts other than goals: what GET /accounts lists and the account limit counts.
+NOT_A_GOAL = {"kind": {"$ne": GOAL_KIND}}
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 # 10^9 numbers: a second collision in a row is already vanishingly rare.
 NUMBER_ATTEMPTS = 8
@@ -170,21 +177,37 @@ class AccountModel:
         """Return an account by its number, or None."""
         return self.collection.find_one({"account_number": account_number})
 
+    def owner_of(self, account_number: str) -> ObjectId | None:
+        """Return the id of the account's owner, or None for no such account."""
+        doc = self.collection.find_one(
+            {"account_number": account_number}, {"user_id": 1}
+        )
+        return doc["user_id"] if doc else None
+
     def find_owned(self, user_id: ObjectId, account_number: str) -> dict | None:
         """Return the account only if ``user_id`` owns it."""
         return self.collection.find_one(
             {"account_number": account_number, "user_id": user_id}
         )
 
+    def find_by_ids(self, account_ids: list[ObjectId]) -> dict[ObjectId, dict]:
+        """Return the accounts among ``account_ids``, by id, in one query."""
+        docs = self.collection.find({"_id": {"$in": list(account_ids)}})
+        return {doc["_id"]: doc for doc in docs}
+
     def count_for_user(self, user_id: ObjectId) -> int:
-        """Count the accounts a user holds, in any status."""
-        return self.collection.count_documents({"user_id": user_id})
+        """Count the accounts a user holds, in any status (goals are not counted:
+        they have their own limit, MAX_GOALS_PER_CUSTOMER)."""
+        return self.collection.count_documents({"user_id": user_id, **NOT_A_GOAL})
 
     def list_for_user(
         self, user_id: ObjectId, limit: int, after: tuple | None = None
     ) -> tuple[list[dict], bool]:
-        """Return a page of one user's accounts, newest first."""
-        return keyset_page(self.collection, {"user_id": user_id}, limit, after)
+        """Return a page of one user's accounts, newest first (goals are listed
+        as goals, under /goals)."""
+        return keyset_page(
+            self.collection, {"user_id": user_id, **NOT_A_GOAL}, limit, after
+        )
 
     def ids_for_user(self, user_id: ObjectId) -> list[ObjectId]:
         """Return the ids of every account the user owns."""

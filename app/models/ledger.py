@@ -110,6 +110,7 @@ recovery twice changes nothing the second time.
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -182,6 +183,26 @@ class LedgerBusy(Exception):
     reason = Refusal.BUSY
 
 
+class _NotAdmitted(Exception):
+    """The caller's ``admit`` rule refused a transfer with ``error``."""
+
+    reason = "not_admitted"
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _admit(admit: Callable[[dict], None] | None, target: dict) -> None:
+    """Ask the caller's rule whether the held target may be paid."""
+    if admit is None:
+        return
+    try:
+        admit(target)
+    except Exception as error:  # noqa: BLE001 - whatever the rule refuses with
+        raise _NotAdmitted(error) from error
+
+
 @dataclass(frozen=True)
 class Transfer:
     """The two posted legs of a transfer."""
@@ -230,15 +251,19 @@ def withdraw(
     movement_id: ObjectId | None = None,
     origin: dict | None = None,
     begun_at: datetime | None = None,
+    admit: Callable[[dict], None] | None = None,
 ) -> dict:
     """Debit ``account`` if its balance covers the amount; return the entry.
+
+    ``admit``: as for :func:`transfer`, called with the account before the
+    commit point; what it raises refuses the withdrawal.
 
     :raises LedgerRefusal: ``insufficient_funds`` or the account is not active.
     :raises LedgerBusy: the account kept changing under the commit point.
     """
     return _move(
         account, "withdrawal", amount_cents, description, movement_id, origin,
-        begun_at,
+        begun_at, admit,
     )  # fmt: skip
 
 
@@ -250,10 +275,15 @@ def transfer(
     transfer_id: ObjectId | None = None,
     origin: dict | None = None,
     begun_at: datetime | None = None,
+    admit: Callable[[dict], None] | None = None,
 ) -> Transfer:
     """Move money from ``source`` to the account numbered ``target_number``.
 
-    Both legs or neither.
+    Both legs or neither. ``admit``, if given, is called with the target once
+    it is held and before the commit point (a rule of the caller's that needs
+    to know the target, such as a daily limit); whatever it raises refuses the
+    transfer like a refusal of the ledger's own: nothing moves, both legs are
+    journalled ``rejected``, and the exception goes on to the caller.
 
     :raises LedgerRefusal: a side is not active or does not exist (``side``
         says which), or the source lacks the funds.
@@ -287,11 +317,14 @@ def transfer(
         origin=origin,
     )  # fmt: skip
     try:
+        _admit(admit, target)
         out_record = _commit(source, out_entry, pair=in_entry)  # 2: commit point
-    except (LedgerRefusal, LedgerBusy) as refusal:
+    except (LedgerRefusal, LedgerBusy, _NotAdmitted) as refusal:
         in_entry["reason"] = f"source_{refusal.reason}"
         _journal_closed([out_entry, in_entry], "rejected", refusal.reason)
         _drop_hold(target["_id"], in_id)  # after the trace (see _settle)
+        if isinstance(refusal, _NotAdmitted):
+            raise refusal.error from None
         raise
     in_record = _credit(target, in_entry)  # step 3
     _journal_posted([(out_entry, out_record), (in_entry, in_record)])  # step 4
@@ -378,6 +411,7 @@ def _move(
     movement_id: ObjectId | None,
     origin: dict | None,
     begun_at: datetime | None,
+    admit: Callable[[dict], None] | None = None,
 ) -> dict:
     _check_amount(amount_cents)
     entry = _new_entry(
@@ -385,9 +419,12 @@ def _move(
         _started(begun_at), origin=origin,
     )  # fmt: skip
     try:
+        _admit(admit, account)
         record = _commit(account, entry)  # step 1: the commit point
-    except (LedgerRefusal, LedgerBusy) as refusal:
+    except (LedgerRefusal, LedgerBusy, _NotAdmitted) as refusal:
         _journal_closed([entry], "rejected", refusal.reason)
+        if isinstance(refusal, _NotAdmitted):
+            raise refusal.error from None
         raise
     _journal_posted([(entry, record)])  # step 2
     _release([(account["_id"], entry["_id"])])  # step 3

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 
 from app.db import get_db
 from app.models import EPOCH, to_object_id, utc_now
@@ -133,6 +133,16 @@ class UserModel:
         # return_document=True is ReturnDocument.AFTER: the user as updated.
         return self.collection.find_one_and_update(
             {"_id": oid}, {"$set": changes}, return_document=True
+        )
+
+    def set_daily_limit(
+        self, user_id: ObjectId, cents: int | None
+    ) -> dict | None:
+        """Set the user's own daily limit (None: the bank's); return the user after."""
+        return self.collection.find_one_and_update(
+            {"_id": user_id},
+            {"$set": {"daily_limit_cents": cents}},
+            return_document=ReturnDocument.AFTER,
         )
 
     def reserve_account(self, user_id: ObjectId, limit: int) -> bool:

@@ -4,7 +4,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, pre_dump, validate
 
-from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
+from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES, SHOWN_KINDS
 from app.schemas.common import (
     ACCOUNT_NUMBER,
     Cents,
@@ -33,7 +33,9 @@ class BalanceSchema(Schema):
 class AccountSchema(BalanceSchema):
     """One of the caller's accounts."""
 
-    kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
+    # A goal's account shows as kind "goal"; POST /accounts opens only
+    # ACCOUNT_KINDS (OpenAccountSchema).
+    kind = fields.String(required=True, validate=validate.OneOf(SHOWN_KINDS))
     primary = fields.Boolean(required=True)
     status = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STATUSES))
     created_at = UtcDateTime(required=True)

@@ -2,12 +2,19 @@
 
 from typing import Any
 
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
 from app.models.user import STAFF_ROLES
 from app.schemas.auth import RegisterSchema, UserSchema, fold_username
-from app.schemas.common import plain_text
+from app.schemas.common import Cents, Money, plain_text
 
 
 class StrictBoolean(fields.Boolean):
@@ -61,9 +68,16 @@ class SetAccountStatusSchema(Schema):
 
 
 class SetUserActiveSchema(Schema):
-    """PATCH /banker/users/{user_id}: enable (true) or disable (false)."""
+    """PATCH /banker/users/{user_id}: enable (true) or disable (false), and/or
+    set a customer's daily limit."""
 
-    active = StrictBoolean(required=True)
+    active = StrictBoolean()
+    daily_limit_cents = Money(data_key="daily_limit")
+
+    @validates_schema
+    def check_something(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give active, daily_limit or both.", "_schema")
 
 
 class BankerUserSchema(UserSchema):
@@ -71,6 +85,13 @@ class BankerUserSchema(UserSchema):
 
     # Users written before the flag existed are active (as roles_required reads).
     active = fields.Boolean(required=True, dump_default=True)
+    # null: the bank's DAILY_OUT_LIMIT applies.
+    daily_limit = Cents(
+        attribute="daily_limit_cents",
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "The customer's own daily limit; null: the bank's."},
+    )
 
 
 create_staff_schema = CreateStaffSchema()

@@ -73,6 +73,26 @@ def plain_text(value: str) -> None:
         )
 
 
+_BANK_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class BankDate(fields.Date):
+    """A calendar date in the bank's zone, written ``YYYY-MM-DD`` and nothing else.
+
+    (``date.fromisoformat`` alone would also read ``20270101`` or ``2027-W01``.)
+    """
+
+    default_error_messages = {"invalid": "Must be a date written YYYY-MM-DD."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, str) or _BANK_DATE.fullmatch(value) is None:
+            raise self.make_error("invalid")
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+
+
 class Money(fields.Field):
     """An amount in, integer cents out; exact, positive, at most two decimals.
 

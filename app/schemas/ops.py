@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields
 
-from app.schemas.common import Cents
+from app.schemas.common import Cents, UtcDateTime
 
 
 class HealthSchema(Schema):
@@ -76,3 +76,39 @@ health_schema = HealthSchema()
 liveness_schema = LivenessSchema()
 ledger_summary_schema = LedgerSummarySchema()
 ledger_report_schema = LedgerReportSchema()
+
+
+class JobOutcomeSchema(Schema):
+    """What a job's run did."""
+
+    done = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    error = fields.String(
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "The exception's type when the run stopped."},
+    )
+
+
+class JobSchema(Schema):
+    """A background job: its last run and how much of it is due now."""
+
+    name = fields.String(required=True, metadata={"example": "scheduled_transfers"})
+    summary = fields.String(required=True)
+    last_run_at = UtcDateTime(required=True, allow_none=True)
+    last_outcome = fields.Nested(JobOutcomeSchema, required=True, allow_none=True)
+    due = fields.Integer(required=True)
+
+
+class JobListSchema(Schema):
+    """GET /banker/jobs."""
+
+    items = fields.List(fields.Nested(JobSchema), required=True)
+
+
+class JobRunSchema(Schema):
+    """POST /banker/jobs/{name}/run: what the run did."""
+
+    name = fields.String(required=True)
+    done = fields.Integer(required=True)
+    failed = fields.Integer(required=True)

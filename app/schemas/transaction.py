@@ -36,14 +36,32 @@ class AmountSchema(MovementSchema):
 
 
 class TransferSchema(MovementSchema):
-    """A transfer from an own account (default primary) to any account."""
+    """A transfer from an own account (default primary) to any account, named
+    by its number or as one of the caller's payees."""
 
     from_account_number = fields.String(load_default=None, validate=ACCOUNT_NUMBER)
-    to_account_number = fields.String(required=True, validate=ACCOUNT_NUMBER)
+    to_account_number = fields.String(load_default=None, validate=ACCOUNT_NUMBER)
+    payee_id = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"\A[0-9a-f]{24}\Z", error="Must be a payee id."),
+        metadata={
+            "description": "One of the caller's payees, instead of "
+            "`to_account_number`."
+        },
+    )
+
+    @validates_schema
+    def check_one_target(self, data: dict, **kwargs: Any) -> None:
+        if (data.get("to_account_number") is None) == (data.get("payee_id") is None):
+            message = "Give exactly one of to_account_number and payee_id."
+            raise ValidationError(
+                {"to_account_number": [message], "payee_id": [message]}
+            )
 
     @validates_schema
     def check_accounts_differ(self, data: dict, **kwargs: Any) -> None:
-        if data.get("from_account_number") == data.get("to_account_number"):
+        target = data.get("to_account_number")
+        if target is not None and data.get("from_account_number") == target:
             raise ValidationError(
                 "Must differ from the source account.", "to_account_number"
             )

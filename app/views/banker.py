@@ -4,6 +4,7 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import banker as controller
+from app.controllers import jobs as jobs_controller
 from app.controllers import ledger as ledger_controller
 from app.http import json_body, query_args
 from app.openapi import operation
@@ -21,7 +22,12 @@ from app.schemas.admin import (
     StaffResponseSchema,
 )
 from app.schemas.auth import RegisterSchema, RegistrationSchema
-from app.schemas.ops import LedgerReportSchema, LedgerSummarySchema
+from app.schemas.ops import (
+    JobListSchema,
+    JobRunSchema,
+    LedgerReportSchema,
+    LedgerSummarySchema,
+)
 from app.schemas.transaction import (
     BankerTransactionArgsSchema,
     BankerTransactionPageSchema,
@@ -161,11 +167,34 @@ def set_account_status(account_number: str):
     errors={
         **ADMIN_FORBIDDEN,
         404: "No such user (`user_not_found`).",
-        409: "A banker cannot disable themselves (`cannot_disable_self`).",
+        409: "A banker cannot disable themselves (`cannot_disable_self`), or a "
+        "daily limit for a staff member (`not_a_customer`).",
     },
-    example={"active": False},
+    example={"active": True, "daily_limit": "25000.00"},
 )
 @roles_required("banker")
 def set_user_active(user_id: str):
-    """Enable or disable a user; disabling ends their live sessions."""
+    """Enable or disable a user (disabling ends their live sessions), and/or set
+    a customer's daily limit."""
     return controller.set_user_active(current_user, user_id, json_body()), 200
+
+
+@bp.get("/jobs")
+@operation(bp, 200, JobListSchema)
+@roles_required("banker", "auditor")
+def list_jobs():
+    """List the background jobs: last run, its outcome, and what is due now."""
+    return jobs_controller.list_jobs(), 200
+
+
+@bp.post("/jobs/<name>/run")
+@operation(
+    bp,
+    200,
+    JobRunSchema,
+    errors={**ADMIN_FORBIDDEN, 404: "No job has that name (`job_not_found`)."},
+)
+@roles_required("banker")
+def run_job(name: str):
+    """Run one background job now, due or not; answer what it did."""
+    return jobs_controller.run_job(name), 200

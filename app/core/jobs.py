@@ -1,0 +1,168 @@
+"""The job runner: every piece of background work, run when due, safe in parallel.
+
+Each job is a name, what it does and how much of it is due. ``run_due`` runs
+them all (``flask jobs run-due`` from cron, the loop inside ``python run.py``,
+``POST /banker/jobs/{name}/run`` one at a time). No job relies on being the
+only runner: what must happen once is guarded where it happens (a standing
+order's occurrence is paid under a claim keyed by the occurrence; recovery and
+the audit feed are idempotent), so two runners at once cost some duplicated
+reading, never a duplicated effect, and a runner that was down catches up by
+doing what is due when it comes back. The clock is passed in (``now``), so
+tests run the jobs on any date.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.core import limits, recovery, scheduled_transfers
+from app.core.errors import JobNotFound
+from app.core.idempotency import settle_stale_keys
+from app.core.spending import SpendingRules
+from app.models import utc_now
+from app.models.daily_usage import DailyUsageModel
+from app.models.idempotency import IdempotencyModel
+from app.models.job import JobModel
+
+log = logging.getLogger("app.jobs")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job needs: the time it runs at, and the bank's rules."""
+
+    now: datetime
+    zone: str  # BANK_TIMEZONE
+    spending: SpendingRules
+
+    @property
+    def stale_after(self) -> timedelta:
+        """LEDGER_PENDING_TIMEOUT: when work in flight counts as abandoned."""
+        return self.spending.stale_after
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of a job did: pieces done, pieces that failed."""
+
+    done: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """A background job: its name, what it does, and how much of it is due."""
+
+    name: str
+    summary: str
+    run: Callable[[JobContext], Outcome]
+    due: Callable[[JobContext], int]
+    # Run on every pass even when ``due`` says 0 (it cannot count its work cheaply).
+    always: bool = False
+
+
+def _pay_scheduled(context: JobContext) -> Outcome:
+    paid = scheduled_transfers.pay_due(context.now, context.zone, context.spending)
+    return Outcome(done=paid.done, failed=paid.failed)
+
+
+def _recover(context: JobContext) -> Outcome:
+    timeout = context.stale_after
+    counts = recovery.recover(timeout)
+    keys = settle_stale_keys(timeout)
+    judged = limits.settle_stale(timeout)
+    done = counts["finished"] + counts["aborted"] + counts["released"] + keys + judged
+    return Outcome(done=done, failed=counts["failed"])
+
+
+def _stale_work(context: JobContext) -> int:
+    cutoff = utc_now() - context.stale_after
+    return len(IdempotencyModel().stale(cutoff)) + len(DailyUsageModel().stale(cutoff))
+
+
+def _audit(context: JobContext) -> Outcome:
+    return Outcome(done=recovery.audit_movements(context.stale_after), failed=0)
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            "scheduled_transfers",
+            "Pay every standing-order occurrence due up to today.",
+            _pay_scheduled,
+            lambda context: scheduled_transfers.due_count(context.now, context.zone),
+        ),
+        Job(
+            "ledger_recovery",
+            "Finish or undo movements, keys and daily-limit reservations whose "
+            "request stopped.",
+            _recover,
+            _stale_work,
+        ),
+        Job(
+            "audit_movements",
+            "Derive the audit entries of the movements posted since the last run.",
+            _audit,
+            lambda context: 0,
+            always=True,
+        ),
+    )
+}
+
+
+def run_job(name: str, context: JobContext) -> Outcome:
+    """Run one job now, due or not, and keep its outcome as its last run.
+
+    :raises JobNotFound: no job has that name.
+    """
+    job = JOBS.get(name)
+    if job is None:
+        raise JobNotFound()
+    started = utc_now()
+    try:
+        outcome = job.run(context)
+    except Exception as error:
+        JobModel().record(
+            name, started, {"done": 0, "failed": 0, "error": type(error).__name__}
+        )
+        raise
+    JobModel().record(
+        name, started, {"done": outcome.done, "failed": outcome.failed, "error": None}
+    )
+    return outcome
+
+
+def run_due(context: JobContext) -> dict[str, Outcome | Exception | None]:
+    """Run every job with work due; return each job's outcome.
+
+    None: nothing was due. An exception: the job stopped with it (logged); the
+    jobs after it still run.
+    """
+    outcomes: dict[str, Outcome | Exception | None] = {}
+    for name, job in JOBS.items():
+        outcomes[name] = None
+        try:
+            if job.due(context) == 0 and not job.always:
+                continue
+            outcomes[name] = run_job(name, context)
+        except Exception as error:  # noqa: BLE001 - one job must not stop the rest
+            log.exception("job %s failed", name)
+            outcomes[name] = error
+    return outcomes
+
+
+def list_jobs(context: JobContext) -> list[dict]:
+    """Return every job with its last run and how much of it is due now."""
+    last = JobModel().last_runs()
+    return [
+        {
+            "name": name,
+            "summary": job.summary,
+            "last_run_at": last.get(name, {}).get("last_run_at"),
+            "last_outcome": last.get(name, {}).get("last_outcome"),
+            "due": job.due(context),
+        }
+        for name, job in JOBS.items()
+    ]
