@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
 
 from app.core import limits
 from app.core.calendar import bank_day, next_day_start
@@ -159,7 +160,7 @@ def test_over_the_limit_is_409_with_the_figures_and_nothing_moves(
     assert balance_cents(app, number) == 2_000_000 - 900_000
     with app.app_context():
         rejected = get_db()["transactions"].find_one({"status": "rejected"})
-    assert rejected["reason"] == "not_admitted"
+    assert rejected["reason"] == "daily_limit_exceeded"
     # Exactly the rest still fits.
     assert client.post(
         "/withdraw", headers=customer["headers"], json={"amount": "1000.00"}
@@ -234,6 +235,74 @@ def test_a_banker_sets_a_limit_above_the_banks(app, client, customer, banker):
         entry = get_db()["audit_log"].find_one({"action": "daily_limit_changed"})
     assert entry["actor"] == banker["user"]["username"]
     assert entry["details"]["to_cents"] == 2_500_000
+
+
+def test_a_customer_lowers_a_limit_a_banker_raised(client, customer, banker):
+    raised = client.patch(
+        f"/banker/users/{customer['user']['id']}",
+        headers=banker["headers"],
+        json={"daily_limit": "25000.00"},
+    )
+    assert raised.status_code == 200
+    lowered = client.patch(
+        "/limits", headers=customer["headers"], json={"daily_limit": "20000.00"}
+    )
+    assert lowered.status_code == 200, lowered.get_json()
+    assert lowered.get_json()["daily_limit"] == "20000.00"
+    again = client.patch(
+        "/limits", headers=customer["headers"], json={"daily_limit": "20000.01"}
+    )
+    assert_problem(again, 422, "validation_error")
+
+
+class RacingUsage:
+    """A database whose first upsert of a day's usage loses to another request's
+    (its insert lands first), as a real server may answer: DuplicateKeyError."""
+
+    def __init__(self, database, other: dict) -> None:
+        self._database, self._other, self.raced = database, other, False
+
+    def __getitem__(self, name: str):
+        collection = self._database[name]
+        if name != "daily_usage":
+            return collection
+        outer = self
+
+        class Racing:
+            def __getattr__(self, attr):
+                return getattr(collection, attr)
+
+            def update_one(self, query, update, upsert=False, **kwargs):
+                if upsert and not outer.raced:
+                    outer.raced = True
+                    collection.insert_one({**outer._other, "_id": query["_id"]})
+                    raise DuplicateKeyError("E11000 duplicate key error")
+                return collection.update_one(query, update, upsert=upsert, **kwargs)
+
+        return Racing()
+
+    def __getattr__(self, name: str):
+        return getattr(self._database, name)
+
+
+def test_the_days_first_reservations_racing_both_fit(app, customer):
+    rule = DailyLimits(default_cents=10_000, zone="UTC")
+    user = user_doc(app, customer["user"])
+    now = datetime.now(UTC)
+    first = {"id": ObjectId(), "cents": 3_000, "at": now}
+    other = {"user_id": user["_id"], "day": bank_day(now, "UTC").isoformat(),
+             "used_cents": 3_000, "pending": [first]}  # fmt: skip
+    database = app.extensions["mongo_db"]
+    racing = RacingUsage(database, other)
+    app.extensions["mongo_db"] = racing
+    try:
+        with app.app_context():
+            limits.reserve(user, ObjectId(), 3_000, now, rule)
+    finally:
+        app.extensions["mongo_db"] = database
+    assert racing.raced
+    with app.app_context():
+        assert DailyUsageModel().used(user["_id"], bank_day(now, "UTC")) == 6_000
 
 
 def test_a_banker_cannot_give_staff_a_limit(client, banker):

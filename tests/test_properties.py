@@ -181,11 +181,11 @@ class BankMachine(RuleBasedStateMachine):
             self._expect(response, 422, "validation_error")
         elif OWNER[account] != actor:
             self._expect(response, 404, "account_not_found")
-        elif kind == "withdraw" and self.sent_out[actor] + cents > DAILY_LIMIT:
-            self._over_the_limit(response, actor)
         elif kind == "withdraw" and cents > balance:
             body = self._expect(response, 409, "insufficient_funds")
             self._insufficient(body, balance, cents)
+        elif kind == "withdraw" and self.sent_out[actor] + cents > DAILY_LIMIT:
+            self._over_the_limit(response, actor)
         else:
             body = self._expect(response, 201, None)
             self.unlisted.add(OWNER[account])

@@ -136,11 +136,15 @@ def test_a_failed_payment_is_retried_during_its_day_and_recorded_after(
     fund(app, mine, 500_000)  # the money arrives the same day
     assert pay(app, at("2027-05-10", 20)).done == 1
     assert runs(app, order)[0][:2] == ("2027-05-10", "succeeded")
-    # Next week the money is short again, and no run comes until the day after.
+    # Next week the money is short again, and no run comes until the day after,
+    # by when the money is back: the occurrence's day is over, so it is
+    # recorded failed and not paid a day late.
     assert pay(app, at("2027-05-17", 9)).failed == 1
+    fund(app, mine, 500_000)
     later = pay(app, at("2027-05-18", 9))
-    assert later.failed == 1
+    assert (later.done, later.failed) == (0, 1)
     assert runs(app, order)[1] == ("2027-05-17", "failed", "insufficient_funds")
+    assert posted_out(app, mine) == 1
     assert stored(app, order)["failures_in_a_row"] == 1
     assert stored(app, order)["next_run_date"] == "2027-05-24"
 
@@ -326,6 +330,7 @@ def test_eight_runners_at_once_pay_each_occurrence_exactly_once(
 # The writes of one occurrence's payment, in order.
 WRITES_OF_A_PAYMENT = [
     ("scheduled_transfers", "find_one_and_update"),  # lease the order
+    ("scheduled_transfers", "find_one_and_update"),  # mark it being paid
     ("idempotency_keys", "insert_one"),  # claim the occurrence
     *TRANSFER,  # the ledger's transfer, with the daily limit's reservation
     ("idempotency_keys", "update_one"),  # the claim done, with the movement
@@ -364,6 +369,65 @@ def test_a_runner_crashing_after_any_write_is_finished_by_the_next_once(
     assert balance_cents(app, mine) == 100_000 - 1000
     assert stored(app, order)["status"] == "completed"
     assert check(app)["ok"]
+
+
+@pytest.mark.parametrize("crash_after", range(1, 6))
+def test_a_runner_crashing_while_recording_a_failure_never_pays_it_later(
+    app, customer, pair, crash_after
+):
+    """The failed path, crash at each write: recorded failed, never paid."""
+    mine, theirs = pair
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
+    order = place(app, customer, theirs, "2027-04-01", cents=900_000)
+    assert pay(app, at("2027-04-01")).failed == 1  # refused during its day
+    fund(app, mine, 900_000)  # the money arrives; the day is over
+    faulty = faults.install(app, crash_after=crash_after)
+    try:
+        pay(app, at("2027-04-02"))
+    except faults.Crash:
+        pass
+    faults.uninstall(app, faulty)
+    with app.app_context():
+        get_db()["scheduled_transfers"].update_one(
+            {"_id": order["_id"]}, {"$set": {"lease": None}}
+        )
+    pay(app, at("2027-04-03"))
+    assert runs(app, order) == [("2027-04-01", "failed", "insufficient_funds")]
+    assert posted_out(app, mine) == 0
+    assert stored(app, order)["status"] == "completed"
+
+
+def test_a_cancel_while_an_occurrence_is_being_paid_waits_for_it(
+    app, client, customer, pair
+):
+    _mine, theirs = pair
+    order = place(app, customer, theirs, "2027-04-01")
+    with app.app_context():
+        from app.models.scheduled_transfer import ScheduledTransferModel
+
+        # A runner has marked the occurrence and is paying it right now.
+        marked = ScheduledTransferModel().start_paying(
+            order, datetime.now(UTC) + timedelta(minutes=1)
+        )
+    assert marked is not None
+    busy = client.post(
+        f"/scheduled-transfers/{order['_id']}/cancel", headers=customer["headers"]
+    )
+    assert_problem(busy, 503, "ledger_busy")
+    assert stored(app, order)["status"] == "active"
+    # Once the payment is recorded the order has moved on; cancelling works.
+    pay(app, at("2027-04-01"))  # the mark is another runner's: this one waits
+    assert runs(app, order) == []
+    with app.app_context():
+        get_db()["scheduled_transfers"].update_one(
+            {"_id": order["_id"]}, {"$set": {"paying": None}}
+        )
+    done = client.post(
+        f"/scheduled-transfers/{order['_id']}/cancel", headers=customer["headers"]
+    )
+    assert done.status_code == 200
+    assert pay(app, at("2027-04-02")).done == 0
+    assert runs(app, order) == []
 
 
 def test_the_writes_of_one_payment(app, customer, pair):

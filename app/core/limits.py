@@ -149,8 +149,8 @@ def set_limit(
 ) -> dict:
     """Set a customer's daily limit; return the user after.
 
-    A customer may lower their own limit, or raise it back up to the bank's; a
-    banker may set any limit (above the bank's too). The bank's own limit is
+    A customer may lower their own limit (one a banker raised included), or
+    raise it back up to the bank's; a banker may set any limit. The bank's own limit is
     stored as no limit of the customer's, so a later change of DAILY_OUT_LIMIT
     reaches them.
 
@@ -162,11 +162,14 @@ def set_limit(
         raise UserNotFound()
     if user.get("role", "customer") != "customer":
         raise NotACustomer()
-    if not by_banker and cents > rule.default_cents:
+    # A customer may lower whatever limit they have (one a banker raised
+    # included), or raise it back up to the bank's, never above both.
+    ceiling = max(limit_of(user, rule), rule.default_cents)
+    if not by_banker and cents > ceiling:
         raise InvalidRequest(
             "daily_limit",
-            "Must be at most the bank's daily limit, "
-            f"{money_text(rule.default_cents)}.",
+            f"Must be at most {money_text(ceiling)}: a customer may lower their "
+            "limit, or raise it back up to the bank's.",
         )
     stored = None if cents == rule.default_cents else cents
     updated = UserModel().set_daily_limit(user["_id"], stored)

@@ -22,6 +22,7 @@ from app.core import payees, spending
 from app.core.accounts import own_account
 from app.core.calendar import bank_day
 from app.core.errors import (
+    AccountBusy,
     AccountNotFound,
     DomainError,
     InvalidRequest,
@@ -172,9 +173,15 @@ def change(owner: dict, order_id: str, move: str, *, today: date) -> dict:
         extra["next_run_date"] = day.isoformat() if day else None
         if day is None:
             to_status = "completed"
-    changed = model.change_status(order["_id"], from_statuses, to_status, extra)
+    changed = model.change_status(
+        order["_id"], from_statuses, to_status, extra, not_paying_at=utc_now()
+    )
     if changed is None:
         current = model.find_owned(owner["_id"], order["_id"]) or order
+        if current["status"] in from_statuses:
+            # A runner is paying its occurrence right now: after it, the move
+            # applies to what is left (and before it, it would have stopped it).
+            raise AccountBusy("The order is being paid right now; retry in a moment.")
         raise InvalidState(current["status"], move)
     return changed
 
@@ -204,6 +211,9 @@ def pay_due(now: datetime, zone: str, rules: SpendingRules) -> PayRun:
             continue  # another runner has it
         try:
             paid, refused = _pay_order(order, today, now, rules)
+        except Exception:  # noqa: BLE001 - one order must not stop the others
+            log.exception("scheduled transfer %s could not be paid", order["_id"])
+            paid, refused = 0, 1
         finally:
             model.drop_lease(order["_id"], token)
         done += paid
@@ -221,26 +231,42 @@ def _pay_order(
         due = date.fromisoformat(order["next_run_date"])
         if due > today:
             break
-        try:
-            done = _pay_occurrence(order, due, rules)
-        except WorkInProgress:
-            break  # another runner is paying it: theirs to record
-        except DomainError as refusal:
+        tried = order.get("last_attempt") or {}
+        recorded = model.find_run(order, due.isoformat())
+        if recorded is not None:
+            # Settled by a runner that stopped before moving the order on.
+            run = {key: recorded[key] for key in ("status", "transfer_id", "reason")}
+        elif due < today and tried.get("due_date") == due.isoformat():
+            # Refused during its day, and the day is over: failed, never paid
+            # late (the customer may have paid by hand meanwhile).
             refused += 1
-            reason = _reason(refusal)
-            if due >= today:
-                # Its day is not over: tried again on the next run.
-                model.note_attempt(order, {"due_date": due.isoformat(),
-                                           "reason": reason, "attempted_at": now})
-                break
-            run = {"status": "failed", "transfer_id": None, "reason": reason}
+            run = {"status": "failed", "transfer_id": None, "reason": tried["reason"]}
         else:
-            paid += done.now  # not when an earlier runner had paid it
-            run = {"status": "succeeded", "transfer_id": done.movement.movement_id,
-                   "reason": None}  # fmt: skip
-        model.record_run(
-            order, {"due_date": due.isoformat(), **run, "attempted_at": utc_now()}
-        )
+            # Marked as being paid, in one write guarded by its state: a pause
+            # or cancel lands before (nothing is paid) or waits until after.
+            if model.start_paying(order, utc_now() + rules.stale_after) is None:
+                break  # paused, cancelled, or another runner is paying it
+            try:
+                done = _pay_occurrence(order, due, rules)
+            except WorkInProgress:
+                break  # another runner holds its claim: theirs to record
+            except DomainError as refusal:
+                refused += 1
+                reason = _reason(refusal)
+                if due >= today:
+                    # Its day is not over: tried again on the next run.
+                    model.note_attempt(order, {"due_date": due.isoformat(),
+                                               "reason": reason, "attempted_at": now})
+                    break  # fmt: skip
+                run = {"status": "failed", "transfer_id": None, "reason": reason}
+            else:
+                paid += done.now  # not when an earlier runner had paid it
+                moved_id = done.movement.movement_id
+                run = {"status": "succeeded", "transfer_id": moved_id, "reason": None}
+        if recorded is None:
+            model.record_run(
+                order, {"due_date": due.isoformat(), **run, "attempted_at": utc_now()}
+            )
         n = order["next_index"] + 1
         following = occurrence(
             date.fromisoformat(order["start_date"]), _recurrence(order), n

@@ -79,19 +79,22 @@ class DailyUsageModel:
         left no room). Reserving the same movement twice counts it once.
         """
         doc_id = usage_id(user_id, day)
+        query = {
+            "_id": doc_id,
+            "used_cents": {"$lte": limit_cents - cents},
+            "pending.id": {"$ne": movement_id},
+        }
+        update = {
+            "$inc": {"used_cents": cents},
+            "$push": {"pending": {"id": movement_id, "cents": cents, "at": at}},
+        }
         if cents <= limit_cents:
             try:
+                # The day's first reservation creates its document.
                 self.collection.update_one(
+                    query,
                     {
-                        "_id": doc_id,
-                        "used_cents": {"$lte": limit_cents - cents},
-                        "pending.id": {"$ne": movement_id},
-                    },
-                    {
-                        "$inc": {"used_cents": cents},
-                        "$push": {
-                            "pending": {"id": movement_id, "cents": cents, "at": at}
-                        },
+                        **update,
                         "$setOnInsert": {
                             "user_id": user_id,
                             "day": day.isoformat(),
@@ -102,7 +105,11 @@ class DailyUsageModel:
                 )
                 return None
             except DuplicateKeyError:
-                pass  # the day's document exists and did not match: judge it below
+                # The document exists (perhaps inserted by a parallel first
+                # reservation a moment ago, which a real server does not retry
+                # for a filter like this one): judge it without inserting.
+                if self.collection.update_one(query, update).matched_count == 1:
+                    return None
         doc = self.collection.find_one({"_id": doc_id}) or {}
         if any(item["id"] == movement_id for item in doc.get("pending", ())):
             return None

@@ -109,6 +109,7 @@ recovery twice changes nothing the second time.
 
 import itertools
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,13 +185,16 @@ class LedgerBusy(Exception):
 
 
 class _NotAdmitted(Exception):
-    """The caller's ``admit`` rule refused a transfer with ``error``."""
+    """The caller's ``admit`` rule refused a movement with ``error``.
 
-    reason = "not_admitted"
+    ``reason``, journalled on the rejected entries, names the error's class in
+    snake case (``DailyLimitExceeded`` -> ``daily_limit_exceeded``).
+    """
 
     def __init__(self, error: Exception) -> None:
         super().__init__(error)
         self.error = error
+        self.reason = re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 def _admit(admit: Callable[[dict], None] | None, target: dict) -> None:
@@ -419,7 +423,13 @@ def _move(
         _started(begun_at), origin=origin,
     )  # fmt: skip
     try:
-        _admit(admit, account)
+        if admit is not None:
+            # Judged on the caller's read first, as a transfer's source is: a
+            # refusal of the ledger's own comes before the caller's rule.
+            refusal = _source_refusal(account, entry)
+            if refusal is not None:
+                raise refusal
+            _admit(admit, account)
         record = _commit(account, entry)  # step 1: the commit point
     except (LedgerRefusal, LedgerBusy, _NotAdmitted) as refusal:
         _journal_closed([entry], "rejected", refusal.reason)

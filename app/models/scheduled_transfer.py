@@ -60,6 +60,7 @@ class ScheduledTransferModel:
             "failures_in_a_row": 0,
             "last_attempt": None,
             "lease": None,
+            "paying": None,
             "created_at": now,
             "updated_at": now,
         }
@@ -113,11 +114,41 @@ class ScheduledTransferModel:
             {"_id": order_id, "lease.token": token}, {"$set": {"lease": None}}
         )
 
+    def start_paying(self, order: dict, until: datetime) -> dict | None:
+        """Mark the order's current occurrence as being paid, until ``until``.
+
+        Guarded by the order being active on that occurrence and by no other
+        fresh mark, so a pause or cancel (which wait for no mark) either lands
+        first, and nothing is paid, or after the payment is recorded. None: the
+        order moved, or another runner is paying it.
+        """
+        now = utc_now()
+        return self.collection.find_one_and_update(
+            {
+                "_id": order["_id"],
+                "status": "active",
+                "next_index": order["next_index"],
+                "$or": [{"paying": None}, {"paying.until": {"$lt": now}}],
+            },
+            {"$set": {"paying": {"index": order["next_index"], "until": until}}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def find_run(self, order: dict, due_date: str) -> dict | None:
+        """Return the recorded run of an occurrence, or None."""
+        return self.runs.find_one({"order_id": order["_id"], "due_date": due_date})
+
     def note_attempt(self, order: dict, attempt: dict) -> None:
         """Remember a failed attempt at the order's current occurrence."""
         self.collection.update_one(
             {"_id": order["_id"], "next_index": order["next_index"]},
-            {"$set": {"last_attempt": attempt, "updated_at": utc_now()}},
+            {
+                "$set": {
+                    "last_attempt": attempt,
+                    "paying": None,
+                    "updated_at": utc_now(),
+                }
+            },
         )
 
     def advance(
@@ -142,6 +173,7 @@ class ScheduledTransferModel:
             "next_run_date": next_run_date,
             "failures_in_a_row": failures,
             "last_attempt": None,
+            "paying": None,
             "updated_at": utc_now(),
         }
         status = None
@@ -173,10 +205,18 @@ class ScheduledTransferModel:
         from_statuses: tuple[str, ...],
         to_status: str,
         extra: dict | None = None,
+        not_paying_at: datetime | None = None,
     ) -> dict | None:
-        """Move an order from one of ``from_statuses``; None if it was in none."""
+        """Move an order from one of ``from_statuses``; None if it was in none.
+
+        ``not_paying_at``: only if no runner's mark (``start_paying``) is fresh
+        at that time.
+        """
+        query: dict = {"_id": order_id, "status": {"$in": list(from_statuses)}}
+        if not_paying_at is not None:
+            query["$or"] = [{"paying": None}, {"paying.until": {"$lt": not_paying_at}}]
         return self.collection.find_one_and_update(
-            {"_id": order_id, "status": {"$in": list(from_statuses)}},
+            query,
             {"$set": {"status": to_status, "updated_at": utc_now(), **(extra or {})}},
             return_document=ReturnDocument.AFTER,
         )

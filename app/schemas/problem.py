@@ -29,3 +29,16 @@ class ProblemSchema(Schema):
             "example": {"amount": ["Must be greater than 0."]},
         },
     )
+    # The figures of a daily_limit_exceeded refusal.
+    limit = fields.String(
+        metadata={"description": "daily_limit_exceeded only: the daily limit."}
+    )
+    used = fields.String(
+        metadata={"description": "daily_limit_exceeded only: sent out today."}
+    )
+    remaining = fields.String(
+        metadata={"description": "daily_limit_exceeded only: what is left today."}
+    )
+    resets_at = fields.String(
+        metadata={"description": "daily_limit_exceeded only: when the day ends (UTC)."}
+    )

@@ -35,10 +35,13 @@ bp = Blueprint(
 NOT_OWN = {404: "No such account of the caller's (`account_not_found`)."}
 # What a money movement can run into besides bad input.
 MOVEMENT_ERRORS = {
-    **NOT_OWN,
+    404: "No such account of the caller's, no such target (`account_not_found`), "
+    "or, for a transfer, no such payee of the caller's (`payee_not_found`).",
     409: "An account is frozen or closed (`account_frozen`, `account_closed`), "
-    "the balance is too low (`insufficient_funds`), or a request with this "
-    "Idempotency-Key is still running (`idempotency_in_progress`).",
+    "the balance is too low (`insufficient_funds`), the money leaving the "
+    "customer would pass their daily limit (`daily_limit_exceeded`), or a "
+    "request with this Idempotency-Key is still running "
+    "(`idempotency_in_progress`).",
     422: "Invalid input (`validation_error`), or the Idempotency-Key was used "
     "with a different request (`idempotency_key_reused`).",
     503: "The database does not answer (`database_unavailable`) or the account "
