@@ -1,6 +1,7 @@
 """Scheduled transfers: placed over HTTP, paid by the job runner exactly once."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -8,6 +9,7 @@ import pytest
 from bson import ObjectId
 
 from app.core import scheduled_transfers
+from app.core.errors import AccountBusy
 from app.core.limits import DailyLimits
 from app.core.scheduled_transfers import StandingOrder
 from app.core.schedules import Recurrence
@@ -272,9 +274,15 @@ def test_a_cancel_racing_the_runner_ends_cancelled_with_each_payment_once(
     def cancel():
         barrier.wait(5)
         with app.app_context():
-            return scheduled_transfers.change(
-                owner, str(order["_id"]), "cancel", today=date(2027, 1, 30)
-            )
+            # While an occurrence is being paid the cancel is told to retry.
+            for _attempt in range(1000):
+                try:
+                    return scheduled_transfers.change(
+                        owner, str(order["_id"]), "cancel", today=date(2027, 1, 30)
+                    )
+                except AccountBusy:
+                    time.sleep(0.001)
+        raise AssertionError("the cancel never got through")
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         paid, cancelled = pool.submit(runner), pool.submit(cancel)
