@@ -352,6 +352,8 @@ def open_goal(
         "target_date": _date_text(new.target_date),
         "round_up": new.round_up,
         "round_up_slot": ROUND_UP_ON if new.round_up else goal_id,
+        # Spending posted from then on rounds up (app.core.roundups).
+        "round_up_since": created if new.round_up else None,
         "status": "active",
         "created_at": created,
         # The day it opened, in the bank's zone: where on_track's plan starts.
@@ -404,6 +406,8 @@ def update_goal(
     if "round_up" in changes:
         update["round_up"] = changes["round_up"]
         update["round_up_slot"] = ROUND_UP_ON if changes["round_up"] else doc["_id"]
+        if changes["round_up"] != (doc["round_up_slot"] == ROUND_UP_ON):
+            update["round_up_since"] = utc_now() if changes["round_up"] else None
     if doc.get("closing_at") is not None:
         raise AccountClosed("target", "The goal is closed.")
     if update:

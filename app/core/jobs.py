@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.core import limits, recovery, scheduled_transfers
+from app.core import limits, recovery, roundups, scheduled_transfers
 from app.core.errors import JobNotFound
 from app.core.idempotency import settle_stale_keys
 from app.core.spending import SpendingRules
@@ -81,6 +81,15 @@ def _stale_work(context: JobContext) -> int:
     return len(IdempotencyModel().stale(cutoff)) + len(DailyUsageModel().stale(cutoff))
 
 
+def _round_ups(context: JobContext) -> Outcome:
+    made = roundups.catch_up(
+        recovery.feed_overlap(context.stale_after),
+        currency=context.spending.currency,
+        stale_after=context.stale_after,
+    )
+    return Outcome(done=made, failed=0)
+
+
 def _audit(context: JobContext) -> Outcome:
     return Outcome(done=recovery.audit_movements(context.stale_after), failed=0)
 
@@ -100,6 +109,13 @@ JOBS: dict[str, Job] = {
             "request stopped.",
             _recover,
             _stale_work,
+        ),
+        Job(
+            "round_ups",
+            "Make the round-ups of spending whose request stopped before them.",
+            _round_ups,
+            lambda context: 0,
+            always=True,
         ),
         Job(
             "audit_movements",
