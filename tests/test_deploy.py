@@ -88,3 +88,15 @@ def test_compose_runs_the_api_on_an_initiated_single_node_replica_set():
     assert not any(
         re.search(r"SECRET|PASSWORD|SEAL_KEY", key) for key in api["environment"]
     )
+
+
+def test_compose_runs_the_job_runner_as_its_own_service():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    jobs, api = compose["services"]["jobs"], compose["services"]["api"]
+    assert "flask jobs run-due" in " ".join(jobs["command"])
+    # The same image, settings and database as the API; never inside gunicorn.
+    assert jobs["build"] == api["build"]
+    assert jobs["env_file"] == api["env_file"]
+    assert jobs["environment"] == api["environment"]
+    assert jobs["depends_on"] == api["depends_on"]
+    assert "ports" not in jobs
