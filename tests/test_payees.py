@@ -104,13 +104,13 @@ def test_insert_within_takes_free_places_and_refuses_past_the_limit(app):
 
 
 def test_insert_within_refuses_the_same_account_twice(app):
-    from pymongo.errors import DuplicateKeyError
+    from app.models import AlreadyTaken
 
     owner = ObjectId()
     with app.app_context():
         model = PayeeModel()
         model.insert_within(payee_doc(owner, "1111111111"), 5)
-        with pytest.raises(DuplicateKeyError):
+        with pytest.raises(AlreadyTaken):
             model.insert_within(payee_doc(owner, "1111111111"), 5)
         assert model.taken_places(owner) == {0}
 

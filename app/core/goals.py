@@ -54,7 +54,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
 
 from app.core import movements
 from app.core.accounts import own_account
@@ -74,7 +73,7 @@ from app.core.errors import (
 from app.core.exactly_once import WorkInProgress, run_once
 from app.core.movements import Caller, Movement, MovementKey, TransferOrder
 from app.core.recovery import posted_movement
-from app.models import ledger_recovery, utc_now
+from app.models import AlreadyTaken, ledger_recovery, utc_now
 from app.models.account import GOAL_KIND, AccountModel
 from app.models.goal import ROUND_UP_ON, GoalModel
 
@@ -413,7 +412,7 @@ def update_goal(
     if update:
         try:
             changed = GoalModel().update_open(doc["_id"], update)
-        except DuplicateKeyError:
+        except AlreadyTaken:
             raise RoundUpTaken() from None
         if changed is None:
             raise AccountClosed("target", "The goal is closed.")

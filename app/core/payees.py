@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
 
 from app.core.errors import (
     AccountNotFound,
@@ -21,7 +20,7 @@ from app.core.errors import (
     PayeeLimitReached,
     PayeeNotFound,
 )
-from app.models import utc_now
+from app.models import AlreadyTaken, utc_now
 from app.models.account import AccountModel
 from app.models.payee import PayeeModel
 from app.models.user import UserModel
@@ -176,7 +175,7 @@ def add_payee(
     }
     try:
         stored = payees.insert_within(doc, limit)
-    except DuplicateKeyError:
+    except AlreadyTaken:
         # A parallel request added the same account first.
         heard(check, False)
         raise PayeeExists() from None

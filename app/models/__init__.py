@@ -11,6 +11,13 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DUPLICATE_KEY = 11000
 
 
+class AlreadyTaken(Exception):
+    """A unique key the write needs is held by another document already.
+
+    The models' way of saying so, so the core needs nothing of the driver.
+    """
+
+
 def utc_now() -> datetime:
     """Return the current UTC time at BSON's millisecond precision."""
     now = datetime.now(UTC)

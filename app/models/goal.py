@@ -27,7 +27,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db import get_db
-from app.models import keyset_page, to_object_id, utc_now
+from app.models import AlreadyTaken, keyset_page, to_object_id, utc_now
 
 GOAL_STATUSES = ("active", "completed", "closed")
 ROUND_UP_ON = "on"
@@ -143,14 +143,17 @@ class GoalModel:
         """Set ``changes`` on a goal that is neither closing nor closed; return it
         after, or None when it is closing or closed.
 
-        :raises DuplicateKeyError: ``changes`` takes the round-ups, which another
+        :raises AlreadyTaken: ``changes`` takes the round-ups, which another
             goal of the owner holds.
         """
-        return self.collection.find_one_and_update(
-            {"_id": goal_id, "closing_at": None},
-            {"$set": changes},
-            return_document=ReturnDocument.AFTER,
-        )
+        try:
+            return self.collection.find_one_and_update(
+                {"_id": goal_id, "closing_at": None},
+                {"$set": changes},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            raise AlreadyTaken("round_up") from None
 
     def mark_completed(self, goal_id: ObjectId, balance_cents: int) -> dict | None:
         """Complete an active goal whose target ``balance_cents`` reaches; return it

@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db import get_db
-from app.models import keyset_page, to_object_id
+from app.models import AlreadyTaken, keyset_page, to_object_id
 
 # How many more tries than there are places a request makes before it gives
 # up: each lost try means another request took the place (or freed one).
@@ -53,7 +53,7 @@ class PayeeModel:
         """Insert ``doc`` (with ``user_id`` and ``account_number``) in a free
         place below ``limit``; return it, or None when every place is taken.
 
-        :raises DuplicateKeyError: the user keeps this account as a payee already.
+        :raises AlreadyTaken: the user keeps this account as a payee already.
         """
         user_id = doc["user_id"]
         for _attempt in range(limit + EXTRA_ATTEMPTS):
@@ -68,7 +68,7 @@ class PayeeModel:
             except DuplicateKeyError:
                 # Either index may have refused it; only the account's is final.
                 if self.find_by_account(user_id, doc["account_number"]) is not None:
-                    raise
+                    raise AlreadyTaken(doc["account_number"]) from None
         return None
 
     def find_by_account(self, user_id: ObjectId, account_number: str) -> dict | None:
