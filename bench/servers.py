@@ -153,6 +153,10 @@ def server_env(token_lifetime_s: int) -> dict[str, str]:
         JWT_SECRET_KEY=JWT_SECRET,
         PASSWORD_HASH_METHOD="scrypt:16384:8:1",  # speeds up the setup only
         RATELIMIT_ENABLED="false",
+        # Transfers to another customer count against the daily limit: high
+        # enough that a long run measures transfers, not limit refusals (the
+        # reservation's write is paid all the same).
+        DAILY_OUT_LIMIT="1000000000.00",
         JWT_ACCESS_TOKEN_EXPIRES=str(token_lifetime_s),
         # Pinned rather than merely unset, so a developer's .env (which the
         # app's config loads for unset variables) cannot point the benchmark
