@@ -28,7 +28,8 @@ SINGLE = [
 ]
 # Money leaving a customer first reserves its amount against the daily limit.
 LIMIT = ("daily_usage", "update_one")
-WITHDRAWAL = [LIMIT, *SINGLE]
+LIMIT_CONFIRMED = ("daily_usage", "update_one")
+WITHDRAWAL = [LIMIT, *SINGLE, LIMIT_CONFIRMED]
 TRANSFER = [
     ("accounts", "find_one_and_update"),  # 1. hold on the target
     LIMIT,  # the daily limit, asked once the target is known to be another's
@@ -37,6 +38,8 @@ TRANSFER = [
     ("transactions", "insert_many"),  # 4. both legs, posted
     ("accounts", "bulk_write"),  # 5. release both
 ]
+# A transfer to another customer, with its daily-limit reservation confirmed.
+OUTGOING = [*TRANSFER, LIMIT_CONFIRMED]
 
 
 def state(app, number):
@@ -71,7 +74,7 @@ def check(app):
     [
         ("/deposit", {"amount": 5}, SINGLE),
         ("/withdraw", {"amount": 5}, WITHDRAWAL),
-        ("/transfers", {"amount": 5, "to_account_number": None}, TRANSFER),
+        ("/transfers", {"amount": 5, "to_account_number": None}, OUTGOING),
     ],
 )
 def test_movements_make_exactly_the_protocol_writes(

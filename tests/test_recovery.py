@@ -11,7 +11,7 @@ from app.controllers.ledger import check_report
 from app.db import get_db
 from tests import faults
 from tests.factories import balance_cents, fund
-from tests.test_ledger import KEY_CLAIM, KEY_DONE, SINGLE, TRANSFER, WITHDRAWAL, check
+from tests.test_ledger import KEY_CLAIM, KEY_DONE, OUTGOING, SINGLE, WITHDRAWAL, check
 
 FUNDED = 1000
 AMOUNT = 500
@@ -21,7 +21,7 @@ AMOUNT = 500
 MOVEMENTS = {
     "deposit": ("/deposit", [KEY_CLAIM, *SINGLE, KEY_DONE], 2, AMOUNT, 0),
     "withdrawal": ("/withdraw", [KEY_CLAIM, *WITHDRAWAL, KEY_DONE], 3, -AMOUNT, 0),
-    "transfer": ("/transfers", [KEY_CLAIM, *TRANSFER, KEY_DONE], 4, -AMOUNT, AMOUNT),
+    "transfer": ("/transfers", [KEY_CLAIM, *OUTGOING, KEY_DONE], 4, -AMOUNT, AMOUNT),
 }
 CASES = [
     (kind, crash_after)
@@ -161,6 +161,24 @@ def test_a_retry_after_the_timeout_settles_without_a_recovery_run(
         before[1] + their_delta,
     )
     assert check(app)["ok"]
+
+
+@pytest.mark.parametrize("kind, fail_at", [("withdrawal", 6), ("transfer", 8)])
+def test_a_failed_confirmation_of_the_daily_limit_is_left_to_the_sweep(
+    app, client, customer, setting, kind, fail_at
+):
+    """The money moved: the answer is 201, and the sweep confirms the count."""
+    mine, theirs = setting
+    faulty = faults.install(app, fail_at=fail_at)
+    first = send(client, kind, customer, theirs)
+    faults.uninstall(app, faulty)
+    assert first.status_code == 201, first.get_json()
+    assert faulty.writes[fail_at - 1] == ("daily_usage", "update_one")
+    used, pending = limit_usage(app, customer)
+    assert (used, len(pending)) == (AMOUNT, 1)
+    recover(app)
+    assert limit_usage(app, customer) == (AMOUNT, [])
+    assert balance_cents(app, mine) == FUNDED - AMOUNT
 
 
 def test_a_retry_inside_the_timeout_is_told_to_wait(app, client, customer, setting):

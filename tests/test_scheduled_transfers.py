@@ -19,7 +19,7 @@ from app.models.user import UserModel
 from tests import faults
 from tests.factories import balance_cents, fund
 from tests.helpers import assert_problem
-from tests.test_ledger import TRANSFER, check
+from tests.test_ledger import OUTGOING, check
 
 FAR = "2099-01-31"
 
@@ -340,7 +340,7 @@ WRITES_OF_A_PAYMENT = [
     ("scheduled_transfers", "find_one_and_update"),  # lease the order
     ("scheduled_transfers", "find_one_and_update"),  # mark it being paid
     ("idempotency_keys", "insert_one"),  # claim the occurrence
-    *TRANSFER,  # the ledger's transfer, with the daily limit's reservation
+    *OUTGOING,  # the ledger's transfer, with the daily limit's reservation
     ("idempotency_keys", "update_one"),  # the claim done, with the movement
     ("scheduled_runs", "insert_one"),  # the run recorded
     ("scheduled_transfers", "find_one_and_update"),  # the order moved on

@@ -5,9 +5,9 @@ their own, scheduled ones included) is counted per customer and calendar day in
 BANK_TIMEZONE. The count is reserved before the movement runs, in one
 conditional update that checks the limit (``app.models.daily_usage``), so no
 number of parallel requests can pass it together; a movement that is refused
-gives its reservation back at once; a posted one keeps it (confirmed later by
-:func:`settle_stale`, off the request's path); one whose request died is judged
-once the ledger has settled it: posted, the amount stays; voided, it goes.
+gives its reservation back at once; a posted one keeps it (and is confirmed at
+once); one whose request died is judged by :func:`settle_stale` once the ledger
+has settled it: posted, the amount stays; voided, it goes.
 """
 
 import logging
@@ -96,6 +96,13 @@ def reserve(
     return Reservation(user["_id"], day, movement_id, cents)
 
 
+def confirm(reservation: Reservation) -> None:
+    """The movement posted: its amount stays counted; forget the reservation."""
+    DailyUsageModel().confirm(
+        reservation.user_id, reservation.day, reservation.movement_id
+    )
+
+
 def give_back(reservation: Reservation) -> None:
     """The movement did not happen: it no longer counts."""
     DailyUsageModel().give_back(
@@ -120,8 +127,8 @@ def settle(user_id: ObjectId, movement_id: ObjectId, posted: bool) -> None:
 def settle_stale(grace: timedelta) -> int:
     """Judge every reservation older than ``grace``; return how many.
 
-    A posted movement's reservation is confirmed (the requests leave that to
-    this sweep, off their path). One whose movement is not posted is judged
+    A posted movement's reservation is confirmed (its request died before it
+    could). One whose movement is not posted is judged
     after the ledger settles the movement, with the customer's accounts fenced
     at the reservation's time first, so a request that stalled before its
     commit point can never apply it after its amount was given back.

@@ -9,6 +9,7 @@ follows a posted movement comes last: its round-up into a savings goal
 (``app.core.roundups``), which never fails the movement.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +21,8 @@ from app.core.errors import DomainError
 from app.core.limits import DailyLimits, Reservation
 from app.core.movements import Caller, Movement, MovementKey, TransferOrder, Withdrawal
 from app.models import utc_now
+
+log = logging.getLogger("app.limits")
 
 
 @dataclass(frozen=True)
@@ -128,18 +131,25 @@ def _reserving(
 
 
 def _counted(reserved: list[Reservation], move: Callable[[], Movement]) -> Movement:
-    """Run a movement; give its reservation back if it was refused.
+    """Run a movement; keep its reservation if it posted, give it back if not.
 
     A domain error means the ledger moved nothing: the count is given back now.
-    A posted movement keeps it; the reservation is confirmed later, off the
-    request's path, by :func:`app.core.limits.settle_stale`. Anything else (the
-    database failed, the process died) may have moved money or not: the
-    reservation stays until the movement is settled (by the retry of its
-    Idempotency-Key, or by :func:`app.core.limits.settle_stale`).
+    A posted movement keeps it, and its reservation is confirmed at once (taken
+    off the day's ``pending`` list, which so stays as short as the movements in
+    flight: a busy sender's document would otherwise grow with every payment).
+    Anything else (the database failed, the process died) may have moved money
+    or not: the reservation stays until the movement is settled (by the retry
+    of its Idempotency-Key, or by :func:`app.core.limits.settle_stale`).
     """
     try:
-        return move()
+        movement = move()
     except DomainError:
         for reservation in reserved:
             limits.give_back(reservation)
         raise
+    for reservation in reserved:
+        try:
+            limits.confirm(reservation)
+        except Exception:  # noqa: BLE001 - the money moved; the sweep confirms it
+            log.warning("reservation of %s left to the sweep", reservation.movement_id)
+    return movement
