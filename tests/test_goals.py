@@ -919,3 +919,15 @@ def test_every_goal_query_is_served_by_a_declared_index(app, client, funded):
         and qr.serving_index(q, indexes[q.collection]) is None
     ]
     assert unserved == []
+
+
+def test_opening_a_goal_is_audited(app, client, customer):
+    from app.db import get_db
+
+    opened = client.post(
+        "/goals", headers=customer["headers"], json={"name": "Audited"}
+    ).get_json()
+    with app.app_context():
+        entry = get_db()["audit_log"].find_one({"action": "goal_opened"})
+    assert (entry["actor"], entry["target"]) == ("carol", opened["id"])
+    assert entry["details"] == {"account_number": opened["account_number"]}

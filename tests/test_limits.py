@@ -373,3 +373,13 @@ def test_a_stale_reservation_of_a_movement_that_never_began_is_given_back(
         # A grace below zero: everything reserved until now counts as stale.
         assert limits.settle_stale(timedelta(seconds=-1)) == 1
     assert usage(app, customer["user"]) == (1_000, [])
+
+
+def test_a_customers_change_of_limit_is_audited(app, client, customer):
+    client.patch("/limits", headers=customer["headers"], json={"daily_limit": "70.00"})
+    with app.app_context():
+        entry = get_db()["audit_log"].find_one({"action": "daily_limit_changed"})
+    assert entry["actor"] == "carol"
+    assert (entry["details"]["from_cents"], entry["details"]["to_cents"]) == (
+        None, 7_000
+    )

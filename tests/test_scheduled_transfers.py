@@ -586,3 +586,22 @@ def test_staff_cannot_use_scheduled_transfers(client, banker):
     assert_problem(
         client.get("/scheduled-transfers", headers=banker["headers"]), 403, "forbidden"
     )
+
+
+def test_placing_and_moving_an_order_are_audited(app, client, customer, pair):
+    _mine, theirs = pair
+    placed = client.post(
+        "/scheduled-transfers", headers=customer["headers"],
+        json={"to_account_number": theirs, "amount": "7.00", "start_date": FAR},
+    ).get_json()  # fmt: skip
+    pause = f"/scheduled-transfers/{placed['id']}/pause"
+    assert client.post(pause, headers=customer["headers"]).status_code == 200
+    assert client.post(pause, headers=customer["headers"]).status_code == 409
+    with app.app_context():
+        entries = list(get_db()["audit_log"].find({"target": placed["id"]}))
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("scheduled_transfer_placed", "carol"),
+        ("scheduled_transfer_paused", "carol"),  # the refused second pause is not
+    ]
+    assert entries[0]["details"]["amount_cents"] == 700
+    assert entries[0]["details"]["to_account_number"] == theirs

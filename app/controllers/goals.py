@@ -2,6 +2,7 @@
 
 from flask import current_app
 
+from app import audit
 from app.controllers import caller
 from app.core import goals
 from app.core.goals import ClosedGoal, GoalMovement, GoalRules, NewGoal
@@ -53,7 +54,15 @@ def open_goal(user: dict, payload: object) -> dict:
     :raises DomainError: see :func:`app.core.goals.open_goal`.
     """
     data = open_goal_schema.load(payload)
-    return goal_schema.dump(goals.open_goal(user, NewGoal(**data), rules=goal_rules()))
+    opened = goals.open_goal(user, NewGoal(**data), rules=goal_rules())
+    rendered = goal_schema.dump(opened)
+    audit.record(
+        "goal_opened",
+        actor=user["username"],
+        target=rendered["id"],
+        details={"account_number": rendered["account_number"]},
+    )
+    return rendered
 
 
 def get_goal(user: dict, goal_id: str) -> dict:

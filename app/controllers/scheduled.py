@@ -2,6 +2,7 @@
 
 from flask import current_app
 
+from app import audit
 from app.controllers import daily_limits
 from app.core import limits, scheduled_transfers
 from app.core.calendar import bank_day
@@ -18,6 +19,8 @@ from app.schemas.scheduled import (
 )
 
 _page_args = PageArgsSchema()
+# The audit action of each move of an order (scheduled_transfer_paused, ...).
+MOVED = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
 def _today():
@@ -43,6 +46,17 @@ def place_order(user: dict, payload: object) -> dict:
     )
     placed = scheduled_transfers.place(
         user, order, currency=current_app.config["CURRENCY"], today=_today()
+    )
+    audit.record(
+        "scheduled_transfer_placed",
+        actor=user["username"],
+        target=placed["_id"],
+        details={
+            "amount_cents": placed["amount_cents"],
+            "from_account_number": placed["from_account_number"],
+            "to_account_number": placed["to_account_number"],
+            "start_date": placed["start_date"],
+        },
     )
     return scheduled_transfer_schema.dump(placed)
 
@@ -71,6 +85,12 @@ def list_runs(user: dict, order_id: str, args: dict) -> dict:
 def change_order(user: dict, order_id: str, move: str) -> dict:
     """Pause, resume or cancel one of the caller's orders; render it."""
     changed = scheduled_transfers.change(user, order_id, move, today=_today())
+    audit.record(
+        f"scheduled_transfer_{MOVED[move]}",
+        actor=user["username"],
+        target=changed["_id"],
+        details={"status": changed["status"]},
+    )
     return scheduled_transfer_schema.dump(changed)
 
 
@@ -87,4 +107,14 @@ def set_own_limit(user: dict, payload: object) -> dict:
     """
     cents = set_limit_schema.load(payload)["daily_limit_cents"]
     updated = limits.set_limit(user, cents, daily_limits(), by_banker=False)
+    audit.record(
+        "daily_limit_changed",
+        actor=user["username"],
+        target=user["_id"],
+        details={
+            "username": user["username"],
+            "from_cents": user.get("daily_limit_cents"),
+            "to_cents": updated.get("daily_limit_cents"),
+        },
+    )
     return get_limits(updated)
