@@ -2,11 +2,10 @@
 
 from app import audit
 from app.controllers import auth as auth_controller
-from app.controllers import daily_limits
 from app.controllers.accounts import open_for
 from app.controllers.auth import create_user
+from app.controllers.scheduled import change_limit
 from app.controllers.transactions import transaction_page
-from app.core import limits
 from app.core.errors import (
     AccountBusy,
     AccountClosed,
@@ -234,7 +233,7 @@ def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
     if user is None:
         raise UserNotFound()
     if "daily_limit_cents" in data:
-        user = _set_daily_limit(actor, user, data["daily_limit_cents"])
+        user = change_limit(actor, user, data["daily_limit_cents"], by_banker=True)
     if "active" not in data:
         return banker_user_schema.dump(user)
     active = data["active"]
@@ -253,18 +252,3 @@ def set_user_active(actor: dict, user_id: str, payload: object) -> dict:
     )
     return banker_user_schema.dump(updated)
 
-
-def _set_daily_limit(actor: dict, user: dict, cents: int) -> dict:
-    """Set a customer's daily limit as a banker (above the bank's too); audit it."""
-    updated = limits.set_limit(user, cents, daily_limits(), by_banker=True)
-    audit.record(
-        "daily_limit_changed",
-        actor=actor["username"],
-        target=user["_id"],
-        details={
-            "username": user["username"],
-            "from_cents": user.get("daily_limit_cents"),
-            "to_cents": updated.get("daily_limit_cents"),
-        },
-    )
-    return updated
