@@ -4,9 +4,8 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import accounts, movements, transactions, transfers
-from app.extensions import authenticated_user, limiter, money_rate
 from app.http import json_body, query_args
-from app.idempotency import idempotent, movement_key
+from app.idempotency import movement_key
 from app.openapi import RATE_LIMITED, operation
 from app.schemas.account import (
     AccountPageSchema,
@@ -25,6 +24,7 @@ from app.schemas.transaction import (
     TransferSchema,
 )
 from app.security import roles_required
+from app.views.money import money_route
 
 bp = Blueprint(
     "customer",
@@ -48,30 +48,11 @@ MOVEMENT_ERRORS = {
     "is too busy (`ledger_busy`); nothing moved, a retry with the key is safe.",
     **RATE_LIMITED,
 }
-# One budget per user, shared by the routes that move money.
-_money_limit = limiter.shared_limit(
-    money_rate, scope="money", key_func=authenticated_user
-)
-
-
 def moves_money(response: type, body: type, example: dict):
-    """What every money-moving view wears, outermost first: its documentation,
-    the customer role, the per-user money limit (checked once the user is
-    known) and the Idempotency-Key."""
-
-    def decorate(view):
-        guarded = roles_required("customer")(_money_limit(idempotent(view)))
-        return operation(
-            bp,
-            201,
-            response,
-            body=body,
-            idempotent=True,
-            errors=MOVEMENT_ERRORS,
-            example=example,
-        )(guarded)
-
-    return decorate
+    """A money-moving view of this blueprint (see app.views.money)."""
+    return money_route(
+        bp, 201, response, body=body, example=example, errors=MOVEMENT_ERRORS
+    )
 
 
 @bp.get("/balance")

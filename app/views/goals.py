@@ -4,9 +4,8 @@ from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import goals
-from app.extensions import authenticated_user, limiter, money_rate
 from app.http import json_body, query_args
-from app.idempotency import idempotent, movement_key
+from app.idempotency import movement_key
 from app.openapi import RATE_LIMITED, operation
 from app.schemas.goal import (
     ClosedGoalSchema,
@@ -20,6 +19,7 @@ from app.schemas.goal import (
     UpdateGoalSchema,
 )
 from app.security import roles_required
+from app.views.money import money_route
 
 bp = Blueprint(
     "goals",
@@ -44,12 +44,6 @@ MOVEMENT_ERRORS = {
     "is too busy (`ledger_busy`); nothing moved, a retry with the key is safe.",
     **RATE_LIMITED,
 }
-# The same per-user budget as the customer blueprint's money routes (one scope).
-_money_limit = limiter.shared_limit(
-    money_rate, scope="money", key_func=authenticated_user
-)
-
-
 def moves_money(
     status: int,
     response: type,
@@ -58,24 +52,12 @@ def moves_money(
     errors: dict,
     keyed: bool = True,
 ):
-    """What a goal's money-moving view wears, outermost first: its documentation,
-    the customer role, the per-user money limit and (``keyed``) the
-    Idempotency-Key, whose settled retries are answered in the goal's shape."""
-
-    def decorate(view):
-        inner = idempotent(view, render=goals.render_goal_movement) if keyed else view
-        guarded = roles_required("customer")(_money_limit(inner))
-        return operation(
-            bp,
-            status,
-            response,
-            body=body,
-            idempotent=keyed,
-            errors=errors,
-            example=example,
-        )(guarded)
-
-    return decorate
+    """A goal's money-moving view (see app.views.money): its settled retries
+    are answered in the goal's shape."""
+    return money_route(
+        bp, status, response, body=body, example=example, errors=errors,
+        keyed=keyed, render=goals.render_goal_movement,
+    )  # fmt: skip
 
 
 @bp.get("/goals")
