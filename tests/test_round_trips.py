@@ -24,6 +24,8 @@ CEILINGS = {
     "deposit+key": 7,  # + claim, answer
     "withdraw": 7,  # user, account, daily-limit reservation, commit, journal,
     #                 release, the reservation confirmed
+    # Spending with spare change (1.01) asks whether a goal takes round-ups.
+    "withdraw 1.01": 8,
     "transfer": 9,  # user, source, hold (finds the target), daily-limit
     #                 reservation, debit, credit, journal both legs, release
     #                 both, the reservation confirmed
@@ -41,6 +43,7 @@ def requests(customer: dict, target: str) -> dict:
         "deposit": ("post", "/deposit", headers, move),
         "deposit+key": ("post", "/deposit", keyed, move),
         "withdraw": ("post", "/withdraw", headers, move),
+        "withdraw 1.01": ("post", "/withdraw", headers, {"amount": "1.01"}),
         "transfer": ("post", "/transfers", headers, pay),
         "transfer+key": ("post", "/transfers", {**keyed, "Idempotency-Key": "t"}, pay),
     }
