@@ -30,6 +30,7 @@ ACCOUNT_KEYS = {
     "account_number",
     "owner",
     "balance",
+    "available_balance",
     "currency",
     "status",
     "created_at",

@@ -40,6 +40,7 @@ def test_accounts_lists_every_account_with_owner(
     assert set(first) == {
         "account_number",
         "owner",
+        "available_balance",
         "balance",
         "currency",
         "status",

@@ -9,7 +9,8 @@ CLI, start-up and the job runner use the same machinery.
 """
 
 import logging
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 
 from pymongo.errors import PyMongoError
 
@@ -36,9 +37,21 @@ def settle_claim(record: dict) -> None:
     limits.settle(record["user_id"], record["movement_id"], movement is not None)
     model = IdempotencyModel()
     if movement is None:
+        _past(record["created_at"])
         model.release(record)
     else:
         model.complete(record, outcome={"movement_id": movement.movement_id})
+
+
+def _past(fence: datetime) -> None:
+    """Wait until the clock has passed ``fence`` (at most a few milliseconds).
+
+    Times are kept to the millisecond, and the fence refuses every movement
+    begun at or before it: a retry that claimed the freed key within the
+    fence's own millisecond would be dated at the fence and refused as expired.
+    """
+    while utc_now() <= fence:
+        time.sleep(0.001)
 
 
 def settle_stale_keys(grace: timedelta) -> int:

@@ -207,12 +207,16 @@ def transfer(
 
 
 def _not_a_goal(account: dict, field: str) -> None:
-    """Refuse a savings goal where only a current or savings account may be."""
+    """Refuse a savings goal or a loan where only a current or savings account may be."""
     if account.get("kind") == "goal":
         raise InvalidRequest(
             field,
             "A goal's money moves through /goals/{goal_id}/deposits and "
             "/withdrawals.",
+        )
+    if account.get("kind") == "loan":
+        raise InvalidRequest(
+            field, "A loan is repaid through /loans/{loan_id}/repayments."
         )
 
 

@@ -17,10 +17,15 @@ from app.models import EPOCH, keyset_page, utc_now
 ACCOUNT_KINDS = ("checking", "savings")
 # A savings goal's account, opened only by the goals use case (app.core.goals).
 GOAL_KIND = "goal"
+# A loan's account, opened only by the loans use case (app.core.loans) when
+# the loan is disbursed; its balance is negative: what the customer owes.
+LOAN_KIND = "loan"
 # Every kind an account object may show.
-SHOWN_KINDS = (*ACCOUNT_KINDS, GOAL_KIND)
-# Accounts other than goals: what GET /accounts lists and the account limit counts.
+SHOWN_KINDS = (*ACCOUNT_KINDS, GOAL_KIND, LOAN_KIND)
+# Accounts other than goals: what GET /accounts lists (loans included).
 NOT_A_GOAL = {"kind": {"$ne": GOAL_KIND}}
+# What the account limit counts: the accounts a customer opens.
+OPENED_BY_CUSTOMER = {"kind": {"$nin": [GOAL_KIND, LOAN_KIND]}}
 ACCOUNT_STATUSES = ("active", "frozen", "closed")
 # 10^9 numbers: a second collision in a row is already vanishingly rare.
 NUMBER_ATTEMPTS = 8
@@ -136,6 +141,9 @@ class AccountModel:
             "entry_seq": 0,
             "pending_entries": [],
             "holds": [],
+            # What pending approvals hold back (app.models.ledger.reserve).
+            "reserved_cents": 0,
+            "reservations": [],
             "fenced_until": EPOCH,
             "created_at": utc_now(),
         }
@@ -197,8 +205,10 @@ class AccountModel:
 
     def count_for_user(self, user_id: ObjectId) -> int:
         """Count the accounts a user holds, in any status (goals are not counted:
-        they have their own limit, MAX_GOALS_PER_CUSTOMER)."""
-        return self.collection.count_documents({"user_id": user_id, **NOT_A_GOAL})
+        they have their own limit, MAX_GOALS_PER_CUSTOMER; nor are loans)."""
+        return self.collection.count_documents(
+            {"user_id": user_id, **OPENED_BY_CUSTOMER}
+        )
 
     def list_for_user(
         self, user_id: ObjectId, limit: int, after: tuple | None = None

@@ -123,6 +123,7 @@ from pymongo.errors import BulkWriteError
 
 from app.db import get_db
 from app.models import DUPLICATE_KEY, utc_now
+from app.models.account import LOAN_KIND
 
 log = logging.getLogger("app.ledger")
 
@@ -134,7 +135,15 @@ CREDIT_TYPES = ("deposit", "transfer_in")
 SYSTEM_ACCOUNTS = ("cash", "loan_funds", "interest_income", "fees")
 # The system account on the other side of each one-sided entry type; a
 # transfer's legs balance each other and have none.
-CONTRA_ACCOUNTS = {"deposit": "cash", "withdrawal": "cash"}
+CONTRA_ACCOUNTS = {
+    "deposit": "cash",
+    "withdrawal": "cash",
+    # A loan's interest, charged to the loan account on its due date.
+    "interest": "interest_income",
+}
+# A loan account (LOAN_KIND): its balance is negative (what the customer
+# owes). Money goes into it only as a repayment (``Terms(into_loan=True)``) and
+# out of it only as its disbursement (``Terms(floor_cents=-principal)``).
 
 
 def contra_of(entry: dict) -> str | None:
@@ -215,6 +224,23 @@ class Transfer:
     in_entry: dict
 
 
+@dataclass(frozen=True)
+class Terms:
+    """What a movement may do beyond the common case (all off by default).
+
+    ``floor_cents``: the lowest balance the debited account may reach (0; a
+    loan's disbursement: minus the principal; None: no floor, for a charge).
+    ``reservation_id``: the reservation the debit spends (see :func:`reserve`):
+    its amount counts as available to this debit, and the commit point consumes
+    it in the same write. ``into_loan``: the target is a loan account (a
+    repayment); any other transfer is refused a loan account as its target.
+    """
+
+    floor_cents: int | None = 0
+    reservation_id: ObjectId | None = None
+    into_loan: bool = False
+
+
 def _accounts() -> Any:
     return get_db()["accounts"]
 
@@ -256,18 +282,41 @@ def withdraw(
     origin: dict | None = None,
     begun_at: datetime | None = None,
     admit: Callable[[dict], None] | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> dict:
-    """Debit ``account`` if its balance covers the amount; return the entry.
+    """Debit ``account`` if its available balance covers the amount; return the entry.
 
     ``admit``: as for :func:`transfer`, called with the account before the
-    commit point; what it raises refuses the withdrawal.
+    commit point; what it raises refuses the withdrawal. ``reservation_id``:
+    the reservation (see :func:`reserve`) this withdrawal spends; it is
+    consumed by the commit point itself.
 
     :raises LedgerRefusal: ``insufficient_funds`` or the account is not active.
     :raises LedgerBusy: the account kept changing under the commit point.
     """
     return _move(
         account, "withdrawal", amount_cents, description, movement_id, origin,
-        begun_at, admit,
+        begun_at, admit, Terms(reservation_id=reservation_id),
+    )  # fmt: skip
+
+
+def charge_interest(
+    account: dict,
+    amount_cents: int,
+    description: str | None,
+    movement_id: ObjectId | None = None,
+    begun_at: datetime | None = None,
+) -> dict:
+    """Charge a loan's interest to its account (booked to ``interest_income``).
+
+    The loan account's balance goes further below zero: a charge has no floor.
+
+    :raises LedgerRefusal: the account is not active.
+    :raises LedgerBusy: the account kept changing under the commit point.
+    """
+    return _move(
+        account, "interest", amount_cents, description, movement_id, None,
+        begun_at, terms=Terms(floor_cents=None),
     )  # fmt: skip
 
 
@@ -280,6 +329,7 @@ def transfer(
     origin: dict | None = None,
     begun_at: datetime | None = None,
     admit: Callable[[dict], None] | None = None,
+    terms: "Terms | None" = None,
 ) -> Transfer:
     """Move money from ``source`` to the account numbered ``target_number``.
 
@@ -288,6 +338,8 @@ def transfer(
     to know the target, such as a daily limit); whatever it raises refuses the
     transfer like a refusal of the ledger's own: nothing moves, both legs are
     journalled ``rejected``, and the exception goes on to the caller.
+    ``terms``: how far the source may go (a loan's disbursement), the
+    reservation the transfer spends, whether the target is a loan (a repayment).
 
     :raises LedgerRefusal: a side is not active or does not exist (``side``
         says which), or the source lacks the funds.
@@ -306,12 +358,13 @@ def transfer(
     )  # fmt: skip
     # The source is judged first, from the caller's own read of it: a caller who
     # could not pay learns nothing of the target (frozen, closed, or none).
-    refusal = _source_refusal(source, out_entry)
+    terms = terms or Terms()
+    refusal = _source_refusal(source, out_entry, terms)
     if refusal is not None:
         _journal_closed([out_entry], "rejected", refusal.reason)
         raise refusal
     try:
-        target = _hold(target_number, out_entry, in_id)  # step 1
+        target = _hold(target_number, out_entry, in_id, terms.into_loan)  # step 1
     except (LedgerRefusal, LedgerBusy) as refusal:
         _journal_closed([out_entry], "rejected", f"target_{refusal.reason}")
         raise
@@ -322,7 +375,7 @@ def transfer(
     )  # fmt: skip
     try:
         _admit(admit, target)
-        out_record = _commit(source, out_entry, pair=in_entry)  # 2: commit point
+        out_record = _commit(source, out_entry, terms, pair=in_entry)  # 2: commit
     except (LedgerRefusal, LedgerBusy, _NotAdmitted) as refusal:
         in_entry["reason"] = f"source_{refusal.reason}"
         _journal_closed([out_entry, in_entry], "rejected", refusal.reason)
@@ -334,6 +387,68 @@ def transfer(
     _journal_posted([(out_entry, out_record), (in_entry, in_record)])  # step 4
     _release([(source["_id"], out_id), (target["_id"], in_id)])  # step 5
     return Transfer(out_entry=out_entry, in_entry=in_entry)
+
+
+def reserve(
+    account: dict, reservation_id: ObjectId, amount_cents: int, at: datetime
+) -> dict:
+    """Hold back ``amount_cents`` of ``account``'s available balance; return it.
+
+    One compare-and-set, guarded like a debit (the entry count and the
+    reservations as read), so a reservation and a debit can never both spend
+    the same money. Placing the same reservation again changes nothing. The
+    balance does not move: only ``available_cents`` drops. A debit named for
+    the reservation spends it (:class:`Terms`), :func:`release` gives it back.
+
+    :raises LedgerRefusal: the account is not active, or its available
+        balance does not cover the amount.
+    :raises LedgerBusy: the account kept changing under every attempt.
+    """
+    _check_amount(amount_cents)
+    held = {"id": reservation_id, "cents": amount_cents, "at": at}
+    for _attempt in range(COMMIT_ATTEMPTS):
+        if _reservation_on(account, reservation_id) is not None:
+            return account
+        if account["status"] != "active":
+            raise LedgerRefusal(Refusal(f"account_{account['status']}"))
+        if available_cents(account) < amount_cents:
+            raise LedgerRefusal(
+                Refusal.INSUFFICIENT_FUNDS,
+                available_cents(account),
+                requested_cents=amount_cents,
+            )
+        placed = _accounts().find_one_and_update(
+            {
+                "_id": account["_id"],
+                "entry_seq": account["entry_seq"],
+                "reserved_cents": _reserved_filter(account),
+                "status": "active",
+                "reservations.id": {"$ne": reservation_id},
+            },
+            {"$inc": {"reserved_cents": amount_cents}, "$push": {"reservations": held}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if placed is not None:
+            return placed
+        account = _accounts().find_one({"_id": account["_id"]})
+    raise LedgerBusy(str(account["_id"]))
+
+
+def release(account_id: ObjectId, reservation_id: ObjectId, amount_cents: int) -> bool:
+    """Give a reservation back; True if this call released it (at most once)."""
+    result = _accounts().update_one(
+        {
+            "_id": account_id,
+            "reservations": {
+                "$elemMatch": {"id": reservation_id, "cents": amount_cents}
+            },
+        },
+        {
+            "$inc": {"reserved_cents": -amount_cents},
+            "$pull": {"reservations": {"id": reservation_id}},
+        },
+    )
+    return result.modified_count == 1
 
 
 def _started(begun_at: datetime | None) -> datetime:
@@ -348,19 +463,63 @@ def _started(begun_at: datetime | None) -> datetime:
     return now if begun_at is None else min(now, begun_at)
 
 
-def _source_refusal(source: dict, entry: dict) -> LedgerRefusal | None:
+def _source_refusal(source: dict, entry: dict, terms: Terms) -> LedgerRefusal | None:
     """Judge a debit against a read of the source; None if it may go ahead.
 
     Advisory only: the commit point decides again against the current balance.
     """
     refusal = _refusal(source, entry, "source")
-    if refusal is None and source["balance_cents"] + entry["delta_cents"] < 0:
-        refusal = LedgerRefusal(
-            Refusal.INSUFFICIENT_FUNDS,
-            source["balance_cents"],
-            requested_cents=entry["amount_cents"],
-        )
+    if refusal is None:
+        refusal = _overdraft(source, entry, terms)
     return refusal
+
+
+def reserved_cents(account: dict) -> int:
+    """What pending approvals hold back on ``account`` (see :func:`reserve`)."""
+    return account.get("reserved_cents", 0)
+
+
+def available_cents(account: dict) -> int:
+    """The balance less the reservations: what a debit may spend."""
+    return account["balance_cents"] - reserved_cents(account)
+
+
+def _reservation_on(account: dict, reservation_id: ObjectId | None) -> dict | None:
+    if reservation_id is None:
+        return None
+    return next(
+        (r for r in account.get("reservations", []) if r["id"] == reservation_id),
+        None,
+    )
+
+
+def _overdraft(account: dict, entry: dict, terms: Terms) -> LedgerRefusal | None:
+    """Refuse a debit that would take ``account`` below its floor, or None.
+
+    The debit may spend the available balance plus its own reservation; a debit
+    named for a reservation the account no longer holds (released meanwhile)
+    is refused as expired.
+    """
+    delta = entry["delta_cents"]
+    if terms.floor_cents is None or delta >= 0:
+        return None
+    available = available_cents(account)
+    if terms.reservation_id is not None:
+        reservation = _reservation_on(account, terms.reservation_id)
+        if reservation is None:
+            return LedgerRefusal(Refusal.EXPIRED)
+        available += reservation["cents"]
+    if available + delta < terms.floor_cents:
+        return LedgerRefusal(
+            Refusal.INSUFFICIENT_FUNDS, available, requested_cents=-delta
+        )
+    return None
+
+
+def _reserved_filter(account: dict) -> Any:
+    """Match ``account``'s reservations as read (older accounts have none)."""
+    reserved = reserved_cents(account)
+    return reserved if reserved else {"$in": [0, None]}
 
 
 def _check_amount(amount_cents: int) -> None:
@@ -416,8 +575,10 @@ def _move(
     origin: dict | None,
     begun_at: datetime | None,
     admit: Callable[[dict], None] | None = None,
+    terms: Terms | None = None,
 ) -> dict:
     _check_amount(amount_cents)
+    terms = terms or Terms()
     entry = _new_entry(
         account, type_, amount_cents, description, movement_id or ObjectId(),
         _started(begun_at), origin=origin,
@@ -426,11 +587,11 @@ def _move(
         if admit is not None:
             # Judged on the caller's read first, as a transfer's source is: a
             # refusal of the ledger's own comes before the caller's rule.
-            refusal = _source_refusal(account, entry)
+            refusal = _source_refusal(account, entry, terms)
             if refusal is not None:
                 raise refusal
             _admit(admit, account)
-        record = _commit(account, entry)  # step 1: the commit point
+        record = _commit(account, entry, terms)  # step 1: the commit point
     except (LedgerRefusal, LedgerBusy, _NotAdmitted) as refusal:
         _journal_closed([entry], "rejected", refusal.reason)
         if isinstance(refusal, _NotAdmitted):
@@ -455,26 +616,29 @@ def _refusal(account: dict | None, entry: dict, side: str) -> LedgerRefusal | No
     return None
 
 
-def _commit(account: dict, entry: dict, pair: dict | None = None) -> dict:
+def _commit(
+    account: dict, entry: dict, terms: Terms | None = None, pair: dict | None = None
+) -> dict:
     """Apply ``entry`` to ``account`` with one compare-and-set; return its record.
 
     The record carries the entry (and a transfer's other leg, ``pair``), so the
     journal can be written from it after a crash. ``account`` is a recent read;
-    a stale one only costs a retry.
+    a stale one only costs a retry. The guard covers the reservations as read,
+    so a debit never spends money an approval holds back; a debit that spends
+    its own reservation (``terms.reservation_id``) consumes it in this write.
     """
     delta = entry["delta_cents"]
+    terms = terms or Terms()
     for _attempt in range(COMMIT_ATTEMPTS):
         applied = _record_on(account, entry["_id"]) if account else None
         if applied is not None:
             return applied  # committed already: at most once
-        refusal = _refusal(account, entry, "source")
+        refusal = _refusal(account, entry, "source") or _overdraft(
+            account, entry, terms
+        )
         if refusal is not None:
             raise refusal
         balance = account["balance_cents"]
-        if balance + delta < 0:
-            raise LedgerRefusal(
-                Refusal.INSUFFICIENT_FUNDS, balance, requested_cents=-delta
-            )
         record = {
             "id": entry["_id"],
             "seq": account["entry_seq"] + 1,
@@ -483,33 +647,42 @@ def _commit(account: dict, entry: dict, pair: dict | None = None) -> dict:
         }
         if pair is not None:
             record["pair"] = pair
-        result = _accounts().update_one(
-            {
-                "_id": account["_id"],
-                "entry_seq": account["entry_seq"],
-                "status": "active",
-                "fenced_until": {"$lt": entry["created_at"]},
-                "pending_entries.id": {"$ne": entry["_id"]},
-            },
-            {
-                "$inc": {"balance_cents": delta, "entry_seq": 1},
-                "$push": {"pending_entries": record},
-            },
-        )
+        guard = {
+            "_id": account["_id"],
+            "entry_seq": account["entry_seq"],
+            "reserved_cents": _reserved_filter(account),
+            "status": "active",
+            "fenced_until": {"$lt": entry["created_at"]},
+            "pending_entries.id": {"$ne": entry["_id"]},
+        }
+        change: dict = {
+            "$inc": {"balance_cents": delta, "entry_seq": 1},
+            "$push": {"pending_entries": record},
+        }
+        spent = _reservation_on(account, terms.reservation_id)
+        if spent is not None:
+            guard["reservations.id"] = spent["id"]
+            change["$inc"]["reserved_cents"] = -spent["cents"]
+            change["$pull"] = {"reservations": {"id": spent["id"]}}
+        result = _accounts().update_one(guard, change)
         if result.matched_count == 1:
             return record
         account = _accounts().find_one({"_id": account["_id"]})
     raise LedgerBusy(str(account["_id"]))
 
 
-def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
+def _hold(
+    target_number: str, out_entry: dict, in_id: ObjectId, into_loan: bool = False
+) -> dict:
     """Reserve the target's acceptance of an incoming leg (transfer step 1).
 
     Return the target as it is with the hold. A miss is judged on a fresh read:
     refused when that read says the target cannot take the leg (or there is no
     such account), done when it shows the hold. Anything else means the status
     changed between the update and the read (frozen, then active again), so the
-    update is tried again: a hold is never assumed, only seen.
+    update is tried again: a hold is never assumed, only seen. A loan account
+    takes a leg only when ``into_loan`` (a repayment), and only a loan account
+    does then; otherwise it is answered like a number that names no account.
 
     :raises LedgerRefusal: the target is missing or not active, or fenced.
     :raises LedgerBusy: the target's status kept changing under every attempt.
@@ -531,6 +704,7 @@ def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
                 "holds.id": {"$ne": in_id},
                 # A goal receives money from its owner only.
                 "$or": [{"kind": {"$ne": "goal"}}, {"user_id": out_entry["user_id"]}],
+                "kind": LOAN_KIND if into_loan else {"$ne": LOAN_KIND},
             },
             {"$push": {"holds": hold}},
             return_document=ReturnDocument.AFTER,
@@ -538,7 +712,9 @@ def _hold(target_number: str, out_entry: dict, in_id: ObjectId) -> dict:
         if held is not None:
             return held
         current = _accounts().find_one({"account_number": target_number})
-        if _foreign_goal(current, out_entry):
+        if _foreign_goal(current, out_entry) or (
+            current is not None and (current.get("kind") == LOAN_KIND) != into_loan
+        ):
             current = None  # answered like a number that names no account
         refusal = _refusal(current, out_entry, "target")
         if refusal is not None:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from app.db import get_db
-from app.models.ledger import SYSTEM_ACCOUNTS, contra_of
+from app.models.ledger import LOAN_KIND, SYSTEM_ACCOUNTS, contra_of
 
 
 def _problem(code: str, detail: str, **where: Any) -> dict:
@@ -216,7 +216,7 @@ def _check_account(account: dict, chain: list[tuple]) -> list[dict]:
                 account_number=number,
             )
         )
-    if balance < 0:
+    if balance < 0 and account.get("kind") != LOAN_KIND:
         found.append(
             _problem(
                 "negative_balance", f"balance {balance} cents", account_number=number

@@ -5,6 +5,7 @@ from typing import Any
 from marshmallow import Schema, fields, pre_dump, validate
 
 from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES, SHOWN_KINDS
+from app.models.ledger import available_cents
 from app.schemas.common import (
     ACCOUNT_NUMBER,
     Cents,
@@ -30,7 +31,18 @@ class BalanceSchema(Schema):
     currency = fields.String(required=True, metadata={"example": "USD"})
 
 
-class AccountSchema(BalanceSchema):
+class WithAvailable(Schema):
+    """Adds ``available_balance``: the balance less what pending approvals hold
+    back (what a withdrawal or transfer may spend)."""
+
+    available_balance = Cents(required=True, attribute="available_cents")
+
+    @pre_dump
+    def add_available(self, doc: dict, **kwargs: Any) -> dict:
+        return {**doc, "available_cents": available_cents(doc)}
+
+
+class AccountSchema(BalanceSchema, WithAvailable):
     """One of the caller's accounts."""
 
     # A goal's account shows as kind "goal"; POST /accounts opens only
@@ -64,7 +76,7 @@ class WithOwner(Schema):
         return {**doc, "owner": doc}
 
 
-class BankerAccountSchema(BalanceSchema, WithOwner):
+class BankerAccountSchema(BalanceSchema, WithAvailable, WithOwner):
     """An account with its owner, as bankers see it."""
 
     status = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STATUSES))
