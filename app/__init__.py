@@ -26,14 +26,17 @@ from app.openapi import register_openapi
 from app.security import register_http_policies, register_jwt_callbacks
 from app.serving import register_body_error_handlers
 from app.views import (
+    approvals,
     audit,
     auth,
     banker,
     customer,
     goals,
     limits,
+    loans,
     ops,
     payees,
+    reviews,
     scheduled,
 )
 
@@ -199,5 +202,8 @@ def register_extensions(app: Flask, mongo_client: Any, ping: bool = True) -> Non
 def register_blueprints(app: Flask) -> None:
     """Mount the documented blueprints at the contract's paths, plus the docs."""
 
-    modules = (auth, customer, goals, payees, scheduled, limits, banker, audit, ops)
+    modules = (
+        auth, customer, goals, payees, scheduled, limits, loans, approvals, banker,
+        reviews, audit, ops,
+    )  # fmt: skip
     register_openapi(app, (module.bp for module in modules))

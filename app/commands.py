@@ -27,11 +27,15 @@ from app.core.idempotency import settle_stale_keys
 from app.db import ping_database
 from app.errors import UsernameTakenError
 from app.models.account import AccountModel
+from app.models.approval import ApprovalModel
 from app.models.audit import AuditModel
 from app.models.daily_usage import DailyUsageModel
 from app.models.goal import GoalModel
 from app.models.idempotency import IdempotencyModel
+from app.models.loan import LoanModel
+from app.models.loan_product import LoanProductModel
 from app.models.payee import PayeeModel
+from app.models.review import ReviewModel
 from app.models.scheduled_transfer import ScheduledTransferModel
 from app.models.session import LoginAttemptModel, LoginThrottleModel
 from app.models.transaction import TransactionModel
@@ -58,9 +62,13 @@ def ensure_database(app: Flask) -> None:
             LoginAttemptModel(),
             AuditModel(),
             PayeeModel(),
+            ReviewModel(),
             DailyUsageModel(),
             ScheduledTransferModel(),
             GoalModel(),
+            ApprovalModel(),
+            LoanProductModel(),
+            LoanModel(),
         ):
             model.ensure_indexes()
     app.extensions["database_ready"] = True

@@ -338,6 +338,12 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "MAX_PAYEES": env.integer("MAX_PAYEES", 200, 1, 10_000),
         "BANK_TIMEZONE": env.text("BANK_TIMEZONE", "UTC", _check_timezone),
         "DAILY_OUT_LIMIT": env.amount("DAILY_OUT_LIMIT", "10000.00"),
+        "APPROVAL_THRESHOLD": env.amount("APPROVAL_THRESHOLD", "10000.00"),
+        "APPROVAL_TTL_SECONDS": env.integer(
+            "APPROVAL_TTL_SECONDS", 86_400, 1, MAX_SECONDS
+        ),
+        "FLAG_AMOUNT": env.amount("FLAG_AMOUNT", "5000.00"),
+        "FLAG_VELOCITY_COUNT": env.integer("FLAG_VELOCITY_COUNT", 5, 1, 1000),
         "JOBS_INTERVAL_SECONDS": env.integer("JOBS_INTERVAL_SECONDS", 30, 0, 86_400),
         "LEDGER_PENDING_TIMEOUT": env.seconds("LEDGER_PENDING_TIMEOUT", 60),
         "LEDGER_RECOVER_ON_START": env.boolean("LEDGER_RECOVER_ON_START", True),
@@ -407,6 +413,14 @@ class Config:
     BANK_TIMEZONE = _SETTINGS["BANK_TIMEZONE"]
     # Money leaving a customer per calendar day (withdrawals, transfers to others).
     DAILY_OUT_LIMIT = _SETTINGS["DAILY_OUT_LIMIT"]
+    # A customer's withdrawal or transfer to another customer of at least this
+    # waits for a banker (202, reserved); unapproved, it expires after the TTL.
+    APPROVAL_THRESHOLD = _SETTINGS["APPROVAL_THRESHOLD"]
+    APPROVAL_TTL_SECONDS = _SETTINGS["APPROVAL_TTL_SECONDS"]
+    # Posted movements flagged for a banker's review (never blocked): one of at
+    # least FLAG_AMOUNT, or the FLAG_VELOCITY_COUNT-th outgoing one in 10 minutes.
+    FLAG_AMOUNT = _SETTINGS["FLAG_AMOUNT"]
+    FLAG_VELOCITY_COUNT = _SETTINGS["FLAG_VELOCITY_COUNT"]
     # The in-server job loop of `python run.py` (0: off; cron: `flask jobs run-due`).
     JOBS_INTERVAL_SECONDS = _SETTINGS["JOBS_INTERVAL_SECONDS"]
     # A movement pending longer than this was abandoned by a crashed request:

@@ -177,6 +177,12 @@ class GoalNotFoundError(NotFoundError):
     when = "no such goal, or not one of the caller's (the two look alike)"
 
 
+class LoanNotFoundError(NotFoundError):
+    code = "loan_not_found"
+    detail = "Loan not found."
+    when = "no such loan, or not one of the caller's (the two look alike)"
+
+
 class PayeeNotFoundError(NotFoundError):
     code = "payee_not_found"
     detail = "Payee not found."
@@ -189,10 +195,25 @@ class ScheduledTransferNotFoundError(NotFoundError):
     when = "no such scheduled transfer, or not one of the caller's"
 
 
+class ApprovalNotFoundError(NotFoundError):
+    code = "approval_not_found"
+    detail = "Approval not found."
+    when = (
+        "no such approval, or not one of the caller's (the two look alike; a "
+        "malformed id included)"
+    )
+
+
 class JobNotFoundError(NotFoundError):
     code = "job_not_found"
     detail = "No such job."
     when = "a banker names a job that does not exist"
+
+
+class ReviewNotFoundError(NotFoundError):
+    code = "review_not_found"
+    detail = "Review not found."
+    when = "no review of a flagged movement has that id (a malformed id included)"
 
 
 class UserNotFoundError(NotFoundError):
@@ -303,8 +324,18 @@ class InvalidStateError(ConflictError):
     code = "invalid_state"
     detail = "The object's state does not allow that."
     when = (
-        "pausing, resuming or cancelling a scheduled transfer in a state that "
-        "does not allow it"
+        "pausing, resuming or cancelling a scheduled transfer, or approving, "
+        "rejecting, withdrawing, disbursing or repaying a loan, in a state "
+        "that does not allow it"
+    )
+
+
+class OverpaymentError(ConflictError):
+    code = "overpayment"
+    detail = "The repayment is more than is owed."
+    when = (
+        "a loan repayment larger than the outstanding balance (with "
+        "`outstanding`, counting repayments still in flight); nothing moved"
     )
 
 
@@ -314,6 +345,24 @@ class DailyLimitExceededError(ConflictError):
     when = (
         "money leaving the customer would pass their daily limit today (with "
         "`limit`, `used`, `remaining`, `resets_at`); nothing moved"
+    )
+
+
+class ReviewNotOpenError(ConflictError):
+    code = "review_not_open"
+    detail = "The review is closed already."
+    when = (
+        "closing a review that is closed already (another banker closed it "
+        "first; it keeps its one outcome)"
+    )
+
+
+class ApprovalNotPendingError(ConflictError):
+    code = "approval_not_pending"
+    detail = "The approval is not pending."
+    when = (
+        "approving, rejecting or cancelling an approval that was decided already "
+        "(with `approval_status`): it keeps its one outcome"
     )
 
 
@@ -441,7 +490,13 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
     domain.ScheduledTransferNotFound: ScheduledTransferNotFoundError,
     domain.InvalidState: InvalidStateError,
     domain.JobNotFound: JobNotFoundError,
+    domain.ApprovalNotFound: ApprovalNotFoundError,
+    domain.ApprovalNotPending: ApprovalNotPendingError,
+    domain.ReviewNotFound: ReviewNotFoundError,
+    domain.ReviewNotOpen: ReviewNotOpenError,
     domain.DailyLimitExceeded: DailyLimitExceededError,
+    domain.LoanNotFound: LoanNotFoundError,
+    domain.Overpayment: OverpaymentError,
 }
 
 

@@ -1,12 +1,13 @@
 """Idempotency-Key on money-moving POSTs: claim, run once, replay.
 
 HTTP plumbing around a view: the first request with a key claims it and runs;
-its response (any status below 500) is stored and replayed byte for byte to
-every repeat, with ``Idempotency-Replayed: true``. The claim carries the id the
-request's movement gets in the journal, so a request that died halfway can be
-settled by the core (``app.core.idempotency``) and its retry answered by
-rendering the settled outcome here, at the edge: with the view's own renderer
-when it gives one (``idempotent(render=...)``), else as ``render_movement``.
+its response (any status below 500, a large movement's 202 included) is stored
+and replayed byte for byte to every repeat, with ``Idempotency-Replayed:
+true``. The claim carries the id the request's movement gets in the journal,
+so a request that died halfway can be settled by the core
+(``app.core.idempotency``) and its retry answered by rendering the settled
+outcome here, at the edge: with the view's own renderer when it gives one
+(``idempotent(render=...)``), else as ``render_movement``.
 """
 
 import hashlib
@@ -23,7 +24,8 @@ from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 from pymongo.errors import PyMongoError
 
-from app.controllers.movements import render_movement
+from app.controllers.movements import render_asked, render_movement
+from app.core import approvals
 from app.core.idempotency import settle_claim
 from app.core.movements import Movement, MovementKey
 from app.core.recovery import posted_movement
@@ -114,13 +116,20 @@ def _replay(record: dict, render: Renderer) -> Response:
     stored = record["response"]
     if stored is None:
         # The first request died; recovery stored what happened, not an answer.
-        movement = posted_movement(record["outcome"]["movement_id"])
-        stored = _stored(current_app.make_response((render(movement), 201)))
+        stored = _stored(current_app.make_response(_settled(record["outcome"], render)))
     response = Response(
         stored["body"], status=stored["status"], mimetype=stored["mimetype"]
     )
     response.headers[REPLAYED] = "true"
     return response
+
+
+def _settled(outcome: dict, render: Renderer) -> tuple[dict, int]:
+    """Render the outcome recovery settled: a posted movement (201), or the
+    approval a large movement waits for, as it is now (202)."""
+    if "approval_id" in outcome:
+        return render_asked(approvals.get(outcome["approval_id"])), 202
+    return render(posted_movement(outcome["movement_id"])), 201
 
 
 def _settle_after_failure(record: dict) -> None:

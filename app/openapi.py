@@ -304,6 +304,7 @@ def operation(
     refresh: bool = False,
     text: str | None = None,
     optional_security: str | None = None,
+    accepted: tuple[type[Schema], str] | None = None,
 ) -> Callable:
     """Document one view: its input, its answer and every error it can give.
 
@@ -311,6 +312,8 @@ def operation(
     when each happens; the statuses every such view can give are added here.
     ``text`` is the media type of a success answer that is text, not JSON;
     ``optional_security`` names a security scheme a public view may require.
+    ``accepted``: the schema and meaning of a second success answer, 202 (a
+    large movement that waits for a banker's approval).
     """
     described = dict(errors) if isinstance(errors, Mapping) else {}
     statuses = set(errors) | set(ALWAYS)
@@ -364,6 +367,16 @@ def operation(
             success=True,
         )
     )
+    if accepted is not None:
+        decorators.append(
+            bp.alt_response(
+                HTTPStatus.ACCEPTED,
+                schema=accepted[0],
+                description=accepted[1],
+                headers=success_headers,
+                success=True,
+            )
+        )
     for code in sorted(statuses):
         decorators.append(
             bp.alt_response(

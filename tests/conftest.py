@@ -76,6 +76,13 @@ def banker(app, client):
 
 
 @pytest.fixture
+def auditor(app):
+    """An auditor created through the model layer, with auth headers."""
+    user = make_user(app, "audrey", PASSWORD, role="auditor")
+    return {"user": user, "headers": auth_headers(app, user)}
+
+
+@pytest.fixture
 def server(app):
     """Serve the app on a loopback port with one thread per request."""
     httpd = make_server("127.0.0.1", 0, app, threaded=True)

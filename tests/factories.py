@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask_jwt_extended import create_access_token
 
+from app.controllers.reviews import catch_up
 from app.models import ledger, utc_now
 from app.models.account import AccountModel
 from app.models.user import UserModel
@@ -30,6 +31,15 @@ def fund(app, account_number: str, amount_cents: int) -> dict:
     with app.app_context():
         account = AccountModel().find_by_number(account_number)
         return ledger.deposit(account, amount_cents, "test funding")
+
+
+def flagged_deposit(app, account_number: str) -> str:
+    """Deposit FLAG_AMOUNT through the ledger and let the sweep open its review;
+    return the review's id (the movement's)."""
+    entry = fund(app, account_number, int(app.config["FLAG_AMOUNT"] * 100))
+    with app.app_context():
+        catch_up()
+    return str(entry["_id"])
 
 
 def balance_cents(app, account_number: str) -> int:

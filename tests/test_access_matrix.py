@@ -16,7 +16,7 @@ from app.models import utc_now
 from app.models.account import AccountModel
 from app.models.user import UserModel
 from tests.conftest import PASSWORD, register
-from tests.factories import fund, make_user
+from tests.factories import flagged_deposit, fund, make_user
 from tests.helpers import make_app
 
 PRINCIPALS = (
@@ -37,6 +37,8 @@ PUBLIC, ANY_USER, CUSTOMER, STAFF_READ, BANKER = (
     "staff_read",
     "banker",
 )
+# The object's owner and staff read it; another customer gets 404.
+OWNER_OR_STAFF = "owner_or_staff"
 DOCS = {
     "docs.static": "/docs/assets/swagger-ui.css",
     "static": "/static/redoc/redoc.standalone.js",
@@ -56,6 +58,9 @@ class World:
     goal_id: str  # one of the customer's savings goals, holding 10.00
     order_id: str  # one of the customer's standing orders (to randy), active
     randy_account: str  # another customer's account, a payee of the customer's
+    loans: dict  # the customer's loans by status: submitted, approved, active
+    review_id: str  # the open review of a flagged movement (grace's large deposit)
+    approval_id: str  # the customer's pending approval (a withdrawal of 10000.00)
 
 
 def build_world() -> World:
@@ -118,8 +123,45 @@ def build_world() -> World:
     return World(
         app, headers, refresh, customer["account"]["account_number"],
         customer["user"]["id"], payee.get_json()["id"], goal_id,
-        order.get_json()["id"], randy_account,
+        order.get_json()["id"], randy_account, open_loans(client, headers),
+        flagged_deposit(app, others["grace"]["account"]["account_number"]),
+        ask_approval(app, client, customer["account"]["account_number"],
+                     headers["customer"]),
     )  # fmt: skip
+
+
+def ask_approval(app, client, number: str, headers: dict) -> str:
+    """Fund the customer past APPROVAL_THRESHOLD and ask to withdraw it."""
+    fund(app, number, 1_000_000)
+    asked = client.post("/withdraw", json={"amount": "10000.00"}, headers=headers)
+    assert asked.status_code == 202, asked.get_json()
+    return asked.get_json()["approval"]["id"]
+
+
+def open_loans(client, headers) -> dict:
+    """The customer's loans: one submitted, one approved, one disbursed."""
+    product = client.post("/banker/loan-products", headers=headers["banker"],
+                          json=LOAN_PRODUCT).get_json()  # fmt: skip
+    loans = {}
+    for status in ("submitted", "approved", "active"):
+        loan = client.post(
+            "/loans", headers=headers["customer"],
+            json={"product_id": product["id"], "amount": "1000.00", "term_months": 12},
+        ).get_json()  # fmt: skip
+        steps = {"submitted": (), "approved": ("approve",),
+                 "active": ("approve", "disburse")}[status]  # fmt: skip
+        for step in steps:
+            done = client.post(f"/banker/loans/{loan['id']}/{step}",
+                               headers=headers["banker"])  # fmt: skip
+            assert done.status_code == 200, done.get_json()
+        loans[status] = loan["id"]
+    return loans
+
+
+LOAN_PRODUCT = {
+    "name": "Matrix loan", "annual_rate": "6.00", "min_amount": "100.00",
+    "max_amount": "5000.00", "min_term_months": 1, "max_term_months": 24,
+}  # fmt: skip
 
 
 def amount(_world, _who):
@@ -152,6 +194,15 @@ def new_payee(world, who):
 def new_order(world, _who):
     return {"json": {"to_account_number": world.randy_account, "amount": "1.00",
                      "start_date": "2099-01-01"}}  # fmt: skip
+
+
+def new_loan(world, _who):
+    with world.app.app_context():
+        from app.db import get_db
+
+        product = get_db()["loan_products"].find_one()
+    return {"json": {"product_id": str(product["_id"]), "amount": "500.00",
+                     "term_months": 6}}  # fmt: skip
 
 
 def change_password(_world, _who):
@@ -237,10 +288,38 @@ ROUTES = {
     ("PATCH", "/limits"): (
         CUSTOMER, 200, lambda w, who: {"json": {"daily_limit": "100.00"}}, False,
     ),  # fmt: skip
+    ("GET", "/loan-products"): (ANY_USER, 200, None, False),
+    ("POST", "/banker/loan-products"): (
+        BANKER, 201, lambda w, who: {"json": LOAN_PRODUCT}, False,
+    ),  # fmt: skip
+    ("GET", "/loans"): (CUSTOMER, 200, None, False),
+    ("POST", "/loans"): (CUSTOMER, 201, new_loan, False),
+    ("GET", "/loans/<loan_id>"): (OWNER_OR_STAFF, 200, None, True),
+    ("GET", "/loans/<loan_id>/schedule"): (OWNER_OR_STAFF, 200, None, True),
+    ("POST", "/loans/<loan_id>/withdraw"): (CUSTOMER, 200, None, True),
+    ("POST", "/loans/<loan_id>/repayments"): (CUSTOMER, 201, amount, True),
+    ("GET", "/banker/loans"): (STAFF_READ, 200, None, False),
+    ("POST", "/banker/loans/<loan_id>/approve"): (BANKER, 200, None, False),
+    ("POST", "/banker/loans/<loan_id>/reject"): (
+        BANKER, 200, lambda w, who: {"json": {"reason": "No"}}, False,
+    ),  # fmt: skip
+    ("POST", "/banker/loans/<loan_id>/disburse"): (BANKER, 200, None, False),
     ("GET", "/banker/jobs"): (STAFF_READ, 200, None, False),
     ("POST", "/banker/jobs/<name>/run"): (BANKER, 200, None, False),
     ("GET", "/banker/accounts"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/transactions"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/reviews"): (STAFF_READ, 200, None, False),
+    # Only the banker's close reaches the review (it is open until then).
+    ("GET", "/approvals"): (CUSTOMER, 200, None, False),
+    ("POST", "/approvals/<approval_id>/cancel"): (CUSTOMER, 200, None, True),
+    ("GET", "/banker/approvals"): (STAFF_READ, 200, None, False),
+    ("POST", "/banker/approvals/<approval_id>/approve"): (BANKER, 200, None, False),
+    ("POST", "/banker/approvals/<approval_id>/reject"): (
+        BANKER, 200, lambda w, who: {"json": {"reason": "No"}}, False,
+    ),  # fmt: skip
+    ("POST", "/banker/reviews/<review_id>/close"): (
+        BANKER, 200, lambda w, who: {"json": {"outcome": "legitimate"}}, False,
+    ),  # fmt: skip
     ("GET", "/banker/ledger/check"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/ledger/summary"): (STAFF_READ, 200, None, False),
     ("GET", "/audit/events"): (STAFF_READ, 200, None, False),
@@ -283,6 +362,8 @@ def expected(kind: str, success: int, object_level: bool, who: str) -> int:
         return 404 if object_level and who == "other" else success
     if kind == STAFF_READ:
         return success if who in ("banker", "auditor") else 403
+    if kind == OWNER_OR_STAFF:
+        return 404 if who == "other" else success
     return success if who == "banker" else 403
 
 
@@ -313,7 +394,16 @@ def call(world: World, method: str, rule: str, endpoint: str, who: str):
     path = path.replace("<payee_id>", world.payee_id)
     path = path.replace("<goal_id>", world.goal_id)
     path = path.replace("<order_id>", world.order_id)
+    path = path.replace("<review_id>", world.review_id)
+    path = path.replace("<approval_id>", world.approval_id)
     path = path.replace("<name>", "audit_movements")
+    # Each loan route acts on a loan in the state it needs.
+    loan_state = "submitted"
+    if rule.endswith("/disburse"):
+        loan_state = "approved"
+    elif rule.endswith("/repayments"):
+        loan_state = "active"
+    path = path.replace("<loan_id>", world.loans[loan_state])
     kwargs: dict = {}
     headers = dict(world.headers[who])
     if make == "refresh":

@@ -27,7 +27,13 @@ from app.db import memory_client
 from app.idempotency import canonical_json
 from app.schemas.common import UTC_MAX, UTC_MIN, DateBound, plain_text
 from tests.conftest import PASSWORD, register
-from tests.factories import auth_headers, balance_cents, fund, make_user
+from tests.factories import (
+    auth_headers,
+    balance_cents,
+    flagged_deposit,
+    fund,
+    make_user,
+)
 from tests.helpers import PROBLEM, assert_problem, snapshot, url_quote
 
 JSON = "application/json"
@@ -426,12 +432,28 @@ TEXT_FIELDS = [
      {"username": "newbie", "password": PASSWORD}),
     ("/auth/login", None, "username", {"password": PASSWORD}),
     ("/banker/accounts", "banker", "username", {"kind": "savings"}),
+    ("/banker/loan-products", "banker", "name",
+     {"annual_rate": "5.00", "min_amount": "100.00", "max_amount": "200.00",
+      "min_term_months": 1, "max_term_months": 2}),
+    ("/loans", "customer", "purpose",
+     {"product_id": "0" * 24, "amount": "100.00", "term_months": 1}),
+    (f"/banker/approvals/{OID}/reject", "banker", "reason", {}),
 ]  # fmt: skip
 QUERY_TEXT_FIELDS = [
     ("/banker/accounts", "q"),
     ("/banker/transactions", "username"),
     ("/audit/events", "actor"),
 ]
+
+
+def test_a_reject_without_a_reason_is_422_naming_it(client, banker):
+    """Judged before the approval is looked up: the same for any id."""
+    for body in ({}, {"reason": None}, {"reason": ""}):
+        response = client.post(
+            f"/banker/approvals/{OID}/reject", json=body, headers=banker["headers"]
+        )
+        problem = assert_problem(response, 422, "validation_error")
+        assert list(problem["errors"]) == ["reason"], problem
 
 
 def text_value(field: str, char: str) -> str:
@@ -615,13 +637,22 @@ class Sweep:
         )
         self.client = self.app.test_client()
         customer = register(self.client, "carol")
-        register(self.client, "dave")
+        dave = register(self.client, "dave")
         fund(self.app, customer["account"]["account_number"], 10**9)
         self.objects = {
             "<account_number>": customer["account"]["account_number"],
             "<user_id>": customer["user"]["id"],
             "<path:filename>": "redoc/VERSION.md",
+            # Dave's large deposit, flagged: its review is open until closed
+            # (a fraud close freezes dave's account, which nothing else uses).
+            "<review_id>": flagged_deposit(
+                self.app, dave["account"]["account_number"]
+            ),
         }
+        # Carol's withdrawal of 10000.00, waiting for a banker until decided.
+        self.objects["<approval_id>"] = self.client.post(
+            "/withdraw", json={"amount": "10000.00"}, headers=customer["headers"]
+        ).get_json()["approval"]["id"]
         banker = make_user(self.app, "bernie", PASSWORD, role="banker")
         refresh = self.client.post(
             "/auth/login", json={"username": "carol", "password": PASSWORD}

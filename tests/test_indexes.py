@@ -63,6 +63,9 @@ COLLECTIONS = {
     "leases",
     "login_attempts",
     "login_failures",
+    "approvals",
+    "payees",
+    "reviews",
     "transactions",
     "users",
 }
@@ -195,6 +198,19 @@ def drive(app) -> None:
     ok(client.get("/banker/ledger/check", headers=k))
     ok(client.get("/banker/ledger/summary", headers=auditor))
 
+    # Flagged movements: a large one, the reviews by status, a close, the flags.
+    ok(client.post("/deposit", headers=a, json={"amount": "5000.00"}), 201)
+    for params in [{}, {"status": "open"}, {"status": "closed"}]:
+        pages(client, "/banker/reviews", auditor, params)
+    flagged = ok(client.get("/banker/reviews", headers=k))["items"][0]["id"]
+    legitimate = {"outcome": "legitimate"}
+    ok(client.post(f"/banker/reviews/{flagged}/close", headers=k, json=legitimate))
+    client.post(f"/banker/reviews/{flagged}/close", headers=k, json=legitimate)  # 409
+    pages(client, "/banker/transactions", auditor, {})
+
+    # Approvals: ask for large movements, list them, decide each way, expire.
+    drive_approvals(app, client, a, k, auditor, b_number)
+
     # Crashes, then recovery: a keyed deposit that died before releasing its
     # record, a transfer that died after its hold; the keyed retry replays.
     died = {**a, "Idempotency-Key": "flow-crash"}
@@ -232,6 +248,31 @@ def drive(app) -> None:
     b = login_headers(client, "bobby", PASSWORD)  # disabling ended bob's sessions
     ok(client.post("/auth/logout", headers=b), 204)
     assert client.get("/balance", headers=b).status_code == 401
+
+
+def drive_approvals(app, client, customer, banker, auditor, target) -> None:
+    """Large movements: asked, listed, approved, rejected, cancelled, expired."""
+    from app.controllers import spending_rules
+    from app.core import approvals
+
+    ok(client.post("/deposit", headers=customer, json={"amount": "50000.00"}), 201)
+    large = {"to_account_number": target, "amount": "10000.00"}
+    asked = [
+        ok(client.post("/transfers", headers=customer, json=large), 202)["approval"]
+        for _ in range(3)
+    ]
+    ok(client.post("/withdraw", headers=customer, json={"amount": "10000.00"}), 202)
+    pages(client, "/approvals", customer, {})
+    for params in [{}, {"status": "pending_approval"}, {"status": "rejected"}]:
+        pages(client, "/banker/approvals", auditor, params)
+    first, second, third = (approval["id"] for approval in asked)
+    ok(client.post(f"/banker/approvals/{first}/approve", headers=banker))
+    reason = {"reason": "Not confirmed"}
+    ok(client.post(f"/banker/approvals/{second}/reject", headers=banker, json=reason))
+    ok(client.post(f"/approvals/{third}/cancel", headers=customer))
+    client.post(f"/approvals/{third}/cancel", headers=customer)  # 409
+    with app.app_context():
+        approvals.run_job(utc_now() + timedelta(days=2), spending_rules())
 
 
 def record(app) -> tuple[list[qr.Query], dict[str, list[qr.Index]]]:

@@ -91,8 +91,9 @@ def test_banker_lists_and_runs_jobs_over_http(app, client, banker, auditor):
     assert listed.status_code == 200
     names = [item["name"] for item in listed.get_json()["items"]]
     assert names == [
-        "scheduled_transfers", "ledger_recovery", "round_ups", "audit_movements"
-    ]
+        "scheduled_transfers", "ledger_recovery", "round_ups", "loan_interest",
+        "audit_movements", "flag_movements", "approvals",
+    ]  # fmt: skip
     assert all(item["last_run_at"] is None for item in listed.get_json()["items"])
     ran = client.post("/banker/jobs/audit_movements/run", headers=banker["headers"])
     assert ran.status_code == 200

@@ -93,6 +93,19 @@ CASES = {
                         "error: DAILY_OUT_LIMIT: '-5' is not an amount: use a "
                         "positive number with at most two decimal places, e.g. "
                         "1000000.00"),
+    "APPROVAL_THRESHOLD": ("2500.00", Decimal("2500.00"), "12.345",
+                           "error: APPROVAL_THRESHOLD: '12.345' is not an amount: use "
+                           "a positive number with at most two decimal places, "
+                           "e.g. 1000000.00"),
+    "APPROVAL_TTL_SECONDS": ("3600", 3600, "0",
+                             "error: APPROVAL_TTL_SECONDS: 0 is out of range: use a "
+                             "whole number from 1 to 315360000"),
+    "FLAG_AMOUNT": ("7500.50", Decimal("7500.50"), "0",
+                    "error: FLAG_AMOUNT: '0' is not an amount: use a positive "
+                    "number with at most two decimal places, e.g. 1000000.00"),
+    "FLAG_VELOCITY_COUNT": ("3", 3, "0",
+                            "error: FLAG_VELOCITY_COUNT: 0 is out of range: use a "
+                            "whole number from 1 to 1000"),
     "JOBS_INTERVAL_SECONDS": ("0", 0, "soon",
                               "error: JOBS_INTERVAL_SECONDS: 'soon' is not a whole "
                               "number from 0 to 86400"),

@@ -37,10 +37,12 @@ def test_open_account_returns_the_account_object(client, customer):
         "primary",
         "status",
         "balance",
+        "available_balance",
         "currency",
         "created_at",
     }
     assert body["kind"] == "savings" and body["primary"] is False
+    assert body["available_balance"] == "0.00"
     assert body["status"] == "active" and body["balance"] == "0.00"
     assert len(body["account_number"]) == 10 and body["created_at"].endswith("Z")
 

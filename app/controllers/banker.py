@@ -6,15 +6,9 @@ from app.controllers.accounts import open_for
 from app.controllers.auth import create_user
 from app.controllers.scheduled import change_limit
 from app.controllers.transactions import transaction_page
-from app.core.errors import (
-    AccountBusy,
-    AccountClosed,
-    AccountNotEmpty,
-    AccountNotFound,
-    CannotDisableSelf,
-    NotACustomer,
-    UserNotFound,
-)
+from app.core import reviews
+from app.core.accounts import StatusChange, set_status
+from app.core.errors import CannotDisableSelf, NotACustomer, UserNotFound
 from app.errors import UsernameTakenError
 from app.models.account import AccountModel
 from app.models.user import UserModel
@@ -36,9 +30,6 @@ from app.schemas.transaction import (
 
 # Staff credentials follow the same username and password rules as customers.
 staff_schema = RegisterSchema(only=("username", "password"))
-# Guarded status updates that miss because another change landed in between are
-# read again and retried; this many misses in a row means a very busy account.
-STATUS_ATTEMPTS = 8
 
 
 def list_accounts(args: dict) -> dict:
@@ -83,7 +74,9 @@ def list_transactions(args: dict) -> dict:
     account_ids = _account_filter(query)
     if account_ids == []:
         return page([], [], False)
-    return transaction_page(query, account_ids, banker_transaction_schema)
+    return transaction_page(
+        query, account_ids, banker_transaction_schema, annotate=reviews.with_flags
+    )
 
 
 def create_banker(username: str, password: str) -> dict:
@@ -194,30 +187,27 @@ def set_account_status(actor: dict, account_number: str, payload: object) -> dic
     :raises AccountBusy: the account kept changing; retry.
     """
     wanted = set_account_status_schema.load(payload)["status"]
-    accounts = AccountModel()
-    for _attempt in range(STATUS_ATTEMPTS):
-        account = accounts.find_by_number(account_number)
-        if account is None:
-            raise AccountNotFound()
-        current = account["status"]
-        if current == "closed":
-            raise AccountClosed(message="The account is closed; it never reopens.")
-        if current == wanted:
-            return banker_account_schema.dump(account)
-        if wanted == "closed" and not accounts.is_empty(account):
-            raise AccountNotEmpty()
-        # Guarded by the status just read (and, for a close, by emptiness): a
-        # miss means something changed in between, so judge the new state.
-        updated = accounts.change_status(account_number, current, wanted)
-        if updated is not None:
-            audit.record(
-                "account_status_changed",
-                actor=actor["username"],
-                target=account_number,
-                details={"from": current, "to": wanted},
-            )
-            return banker_account_schema.dump(updated)
-    raise AccountBusy("The account kept changing; retry the request.")
+    change = set_status(account_number, wanted)
+    record_status_change(actor, change)
+    return banker_account_schema.dump(change.account)
+
+
+def record_status_change(
+    actor: dict, change: StatusChange, details: dict | None = None
+) -> None:
+    """Audit an account's status change by ``actor`` (nothing if none was made)."""
+    if change.previous is None:
+        return
+    audit.record(
+        "account_status_changed",
+        actor=actor["username"],
+        target=change.account["account_number"],
+        details={
+            "from": change.previous,
+            "to": change.account["status"],
+            **(details or {}),
+        },
+    )
 
 
 def set_user_active(actor: dict, user_id: str, payload: object) -> dict:

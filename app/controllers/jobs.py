@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from app.controllers import spending_rules
+from app.controllers import flag_rules, spending_rules
 from app.core import jobs
 from app.core.jobs import JobContext
 from app.models import utc_now
@@ -18,6 +18,7 @@ def context(now=None) -> JobContext:
         now=now or utc_now(),
         zone=current_app.config["BANK_TIMEZONE"],
         spending=spending_rules(),
+        flags=flag_rules(),
     )
 
 

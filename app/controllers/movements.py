@@ -2,9 +2,11 @@
 
 from flask import current_app
 
-from app.controllers import caller, spending_rules
-from app.core import movements, spending
+from app.controllers import approval_rules, caller
+from app.core import approvals, movements
+from app.core.approvals import Spent
 from app.core.movements import Deposit, Movement, MovementKey, Withdrawal
+from app.schemas.approval import approval_response_schema
 from app.schemas.transaction import (
     amount_schema,
     movement_result_schema,
@@ -24,6 +26,22 @@ def render_movement(movement: Movement) -> dict:
     return movement_result_schema.dump({**out, "transaction": out})
 
 
+def render_asked(approval: dict) -> dict:
+    """Shape the 202 answer of a movement that waits for a banker's approval.
+
+    Used for the live response and for the replay of a keyed request whose
+    approval recovery found (it shows the approval as it is now).
+    """
+    return approval_response_schema.dump({"approval": approval})
+
+
+def render_spent(spent: Spent) -> tuple[dict, int]:
+    """Answer a withdrawal or transfer: 201 posted, or 202 waiting for a banker."""
+    if spent.approval is not None:
+        return render_asked(spent.approval), 202
+    return render_movement(spent.movement), 201
+
+
 def deposit(user: dict, payload: object, key: MovementKey | None = None) -> dict:
     """Credit the caller's account and render the transaction.
 
@@ -40,18 +58,21 @@ def deposit(user: dict, payload: object, key: MovementKey | None = None) -> dict
     return render_movement(movement)
 
 
-def withdraw(user: dict, payload: object, key: MovementKey | None = None) -> dict:
-    """Debit the caller's account if the balance covers it; render it.
+def withdraw(
+    user: dict, payload: object, key: MovementKey | None = None
+) -> tuple[dict, int]:
+    """Debit the caller's account if the balance covers it, or ask a banker
+    (APPROVAL_THRESHOLD and above); render it with its status.
 
     :raises ValidationError: a bad amount, description or account number.
-    :raises DomainError: see :func:`app.core.spending.withdraw`.
+    :raises DomainError: see :func:`app.core.approvals.withdraw`.
     """
     data = amount_schema.load(payload)
-    movement = spending.withdraw(
+    spent = approvals.withdraw(
         caller(user),
         Withdrawal(data["amount_cents"], data["account_number"], data["description"]),
-        spending_rules(),
+        approval_rules(),
         key=key,
     )
-    return render_movement(movement)
+    return render_spent(spent)
 

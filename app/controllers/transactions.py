@@ -1,5 +1,7 @@
 """Transaction history: the caller's own, and the page shape staff lists share."""
 
+from collections.abc import Callable
+
 from bson import ObjectId
 from flask import current_app
 from marshmallow import Schema
@@ -12,9 +14,16 @@ from app.schemas.transaction import transaction_list_args_schema, transaction_sc
 
 
 def transaction_page(
-    query: dict, account_ids: list[ObjectId] | None, schema: Schema
+    query: dict,
+    account_ids: list[ObjectId] | None,
+    schema: Schema,
+    annotate: Callable[[list[dict]], list[dict]] | None = None,
 ) -> dict:
-    """Return one page of posted transactions for validated list ``query``."""
+    """Return one page of posted transactions for validated list ``query``.
+
+    ``annotate``, if given, adds to the page's entries what ``schema`` shows
+    beside the journal's fields (the banker lists' flags), in one go per page.
+    """
     docs, has_more = TransactionModel().list_posted(
         query["limit"],
         after=query["cursor"],
@@ -23,7 +32,8 @@ def transaction_page(
         start=query["start"],
         end=query["end"],
     )
-    return page(schema.dump(docs, many=True), docs, has_more)
+    shown = annotate(docs) if annotate is not None else docs
+    return page(schema.dump(shown, many=True), docs, has_more)
 
 
 def list_transactions(user: dict, args: dict) -> dict:

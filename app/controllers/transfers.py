@@ -1,19 +1,23 @@
 """Transfers: validate, run the use case, render the transfer."""
 
-from app.controllers import caller, spending_rules
-from app.controllers.movements import render_movement
-from app.core import payees, spending
+from app.controllers import approval_rules, caller
+from app.controllers.movements import render_spent
+from app.core import approvals, payees
 from app.core.movements import MovementKey, TransferOrder
 from app.schemas.transaction import transfer_schema
 
 
-def transfer(user: dict, payload: object, key: MovementKey | None = None) -> dict:
-    """Move money from one of the caller's accounts to any active account.
+def transfer(
+    user: dict, payload: object, key: MovementKey | None = None
+) -> tuple[dict, int]:
+    """Move money from one of the caller's accounts to any active account, or
+    ask a banker (APPROVAL_THRESHOLD and above, to someone else's account);
+    render it with its status.
 
     :raises ValidationError: a bad amount or number, or not exactly one of
         ``to_account_number`` and ``payee_id``.
     :raises PayeeNotFound: ``payee_id`` is not one of the caller's payees.
-    :raises DomainError: see :func:`app.core.spending.transfer`.
+    :raises DomainError: see :func:`app.core.approvals.transfer`.
     """
     data = transfer_schema.load(payload)
     order = TransferOrder(
@@ -22,8 +26,8 @@ def transfer(user: dict, payload: object, key: MovementKey | None = None) -> dic
         from_account_number=data["from_account_number"],
         description=data["description"],
     )
-    movement = spending.transfer(caller(user), order, spending_rules(), key=key)
-    return render_movement(movement)
+    spent = approvals.transfer(caller(user), order, approval_rules(), key=key)
+    return render_spent(spent)
 
 
 def _target(user: dict, data: dict) -> str:

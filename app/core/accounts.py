@@ -1,10 +1,17 @@
-"""Use cases of a customer's accounts: find one of their own, open another."""
+"""Use cases of accounts: find a customer's own, open another, change a status."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from bson import ObjectId
 
-from app.core.errors import AccountLimitReached, AccountNotFound
+from app.core.errors import (
+    AccountBusy,
+    AccountClosed,
+    AccountLimitReached,
+    AccountNotEmpty,
+    AccountNotFound,
+)
 from app.models import utc_now
 from app.models.account import AccountModel
 from app.models.user import UserModel
@@ -75,3 +82,46 @@ def _reserve_place(user_id: ObjectId, limit: int, settle_after: timedelta) -> No
             continue
         break
     raise AccountLimitReached()
+
+
+# Guarded status updates that miss because another change landed in between are
+# read again and retried; this many misses in a row means a very busy account.
+STATUS_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """An account after a status change, and the status it left (None: the
+    account had the status asked for already, and nothing changed)."""
+
+    account: dict
+    previous: str | None
+
+
+def set_status(account_number: str, wanted: str) -> StatusChange:
+    """Freeze, unfreeze or close an account; the same status again changes nothing.
+
+    :raises AccountNotFound: no such account.
+    :raises AccountClosed: the account is closed (it never reopens).
+    :raises AccountNotEmpty: closing an account with money or a movement in
+        flight.
+    :raises AccountBusy: the account kept changing; retry.
+    """
+    accounts = AccountModel()
+    for _attempt in range(STATUS_ATTEMPTS):
+        account = accounts.find_by_number(account_number)
+        if account is None:
+            raise AccountNotFound()
+        current = account["status"]
+        if current == "closed":
+            raise AccountClosed(message="The account is closed; it never reopens.")
+        if current == wanted:
+            return StatusChange(account, None)
+        if wanted == "closed" and not accounts.is_empty(account):
+            raise AccountNotEmpty()
+        # Guarded by the status just read (and, for a close, by emptiness): a
+        # miss means something changed in between, so judge the new state.
+        updated = accounts.change_status(account_number, current, wanted)
+        if updated is not None:
+            return StatusChange(updated, current)
+    raise AccountBusy("The account kept changing; retry the request.")

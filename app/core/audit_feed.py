@@ -18,6 +18,7 @@ Runs at start-up and in ``flask ledger recover`` (after recovery), in ``flask
 audit seal`` (before sealing), and before the audit log is read.
 """
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -28,7 +29,12 @@ from app.models.transaction import TransactionModel
 
 FEED = "audit_movements"
 # The audit action of each kind of movement, by the type of its (out) entry.
-ACTIONS = {"deposit": "deposit", "withdrawal": "withdrawal", "transfer_out": "transfer"}
+ACTIONS = {
+    "deposit": "deposit",
+    "withdrawal": "withdrawal",
+    "transfer_out": "transfer",
+    "interest": "interest_charged",
+}
 BATCH = 500
 
 
@@ -37,19 +43,39 @@ def catch_up(overlap: timedelta, now: datetime | None = None) -> int:
 
     Return how many were written now.
     """
-    until = now or utc_now()
-    feeds, audit = FeedModel(), AuditModel()
-    since = feeds.position(FEED) - overlap
-    posted = iter(TransactionModel().movements_posted_between(since, until))
-    written = 0
-    while batch := list(islice(posted, BATCH)):
+    audit = AuditModel()
+
+    def write(batch: list[dict], _until: datetime) -> int:
         have = audit.movements_among([entry["_id"] for entry in batch])
-        written += audit.append_once(
+        return audit.append_once(
             [movement_entry(entry) for entry in batch if entry["_id"] not in have]
         )
+
+    return sweep_journal(FEED, overlap, write, now)
+
+
+def sweep_journal(
+    feed: str,
+    overlap: timedelta,
+    derive: Callable[[list[dict], datetime], int],
+    now: datetime | None = None,
+) -> int:
+    """Give the movements posted since feed ``feed``'s position to ``derive``.
+
+    In batches of BATCH, each with the time the sweep reads up to; then move
+    the position as this module's docstring says (any feed derived from the
+    journal shares these rules). Return the sum of what ``derive`` returned.
+    """
+    until = now or utc_now()
+    feeds = FeedModel()
+    since = feeds.position(feed) - overlap
+    posted = iter(TransactionModel().movements_posted_between(since, until))
+    derived = 0
+    while batch := list(islice(posted, BATCH)):
+        derived += derive(batch, until)
     pending = ledger_recovery.oldest_unjournalled()
-    feeds.advance(FEED, until if pending is None else min(until, pending))
-    return written
+    feeds.advance(feed, until if pending is None else min(until, pending))
+    return derived
 
 
 def movement_entry(entry: dict) -> dict:

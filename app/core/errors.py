@@ -4,6 +4,8 @@ No status codes here: ``app/errors.py`` holds the one table that maps each
 class to its HTTP answer.
 """
 
+import re
+
 
 class DomainError(Exception):
     """A rule refused the request; nothing changed."""
@@ -78,6 +80,12 @@ def _whose(side: str) -> str:
 def money_text(cents: int) -> str:
     """Write cents as an amount with two decimals (-12.30)."""
     return _money(cents)
+
+
+def reason_of(error: Exception) -> str:
+    """Name a refusal in snake case, as stored reasons are (AccountFrozen ->
+    account_frozen)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 def _money(cents: int) -> str:
@@ -177,15 +185,70 @@ class ScheduledTransferNotFound(DomainError):
 class InvalidState(DomainError):
     """The object's state does not allow that move."""
 
-    def __init__(self, current: str, action: str) -> None:
+    def __init__(self, current: str, action: str, what: str = "an order") -> None:
         self.current = current
-        super().__init__(f"Cannot {action} an order that is {current}.")
+        super().__init__(f"Cannot {action} {what} that is {current}.")
+
+
+class LoanNotFound(DomainError):
+    """No such loan, or not the caller's (the two look alike)."""
+
+    message = "Loan not found."
+
+
+class Overpayment(DomainError):
+    """A repayment of more than the loan's outstanding balance."""
+
+    def __init__(self, outstanding_cents: int) -> None:
+        self.extras = {"outstanding": _money(outstanding_cents)}
+        super().__init__(
+            f"The repayment is more than is owed: outstanding "
+            f"{_money(outstanding_cents)}"
+        )
+
+
+class ApprovalNotFound(DomainError):
+    """No such approval, or not the caller's (the two look alike)."""
+
+    message = "Approval not found."
+
+
+class ApprovalNotPending(DomainError):
+    """The approval was decided already: it has reached (or is reaching) its one
+    outcome."""
+
+    def __init__(self, status: str, posting: bool = False) -> None:
+        self.status = status
+        self.extras = {"approval_status": status}
+        super().__init__(
+            "The approval was approved and is being posted."
+            if posting
+            else f"The approval is not pending: it is {status}."
+        )
 
 
 class JobNotFound(DomainError):
     """No job has that name."""
 
     message = "No such job."
+
+
+class ReviewNotFound(DomainError):
+    """No such review of a flagged movement."""
+
+    message = "Review not found."
+
+
+class ReviewNotOpen(DomainError):
+    """The review is closed already: it reached its one outcome."""
+
+    message = "The review is closed already."
+
+    def __init__(self, frozen: object | None = None) -> None:
+        super().__init__()
+        # The account freeze this refusal made (of a fraud close cut short before
+        # its freeze), for the edge to audit; None when it made none.
+        self.frozen = frozen
 
 
 class DailyLimitExceeded(DomainError):

@@ -3,8 +3,9 @@
 A claim (``app.models.idempotency``) carries the id its movement gets in the
 journal. When the request that holds it dies, the movement is settled by the
 ledger and the claim either freed (nothing moved: the retry runs afresh) or
-completed with the *domain outcome*, the movement id; the edge renders that
-outcome when the retry arrives. Nothing here builds an HTTP response, so the
+completed with the *domain outcome*: the movement id, or the approval id of a
+large movement that waits for a banker; the edge renders that outcome when the
+retry arrives. Nothing here builds an HTTP response, so the
 CLI, start-up and the job runner use the same machinery.
 """
 
@@ -12,11 +13,14 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from bson import ObjectId
 from pymongo.errors import PyMongoError
 
 from app.core import limits
 from app.core.recovery import settle_movement
-from app.models import ledger_recovery, utc_now
+from app.models import ledger, ledger_recovery, utc_now
+from app.models.account import AccountModel
+from app.models.approval import ApprovalModel
 from app.models.idempotency import IdempotencyModel
 
 log = logging.getLogger("app.idempotency")
@@ -36,11 +40,31 @@ def settle_claim(record: dict) -> None:
     # Its count against the daily limit stays if it moved, and goes if not.
     limits.settle(record["user_id"], record["movement_id"], movement is not None)
     model = IdempotencyModel()
-    if movement is None:
+    if movement is not None:
+        model.complete(record, outcome={"movement_id": movement.movement_id})
+    elif _asked_a_banker(record["movement_id"]):
+        # A large movement waits for approval: the retry shows the approval.
+        model.complete(record, outcome={"approval_id": record["movement_id"]})
+    else:
         _past(record["created_at"])
         model.release(record)
-    else:
-        model.complete(record, outcome={"movement_id": movement.movement_id})
+
+
+def _asked_a_banker(movement_id: ObjectId) -> bool:
+    """Tell whether the claim's request stored an approval (app.core.approvals).
+
+    One that stopped between its two writes left a reservation without an
+    approval: it is released here, so the retry is not refused for want of
+    the money it holds back (the fence stops the stopped request from
+    reserving it again).
+    """
+    if ApprovalModel().find(movement_id) is not None:
+        return True
+    account = AccountModel().holding(movement_id)
+    for reservation in account["reservations"] if account else ():
+        if reservation["id"] == movement_id:
+            ledger.release(account["_id"], movement_id, reservation["cents"])
+    return False
 
 
 def _past(fence: datetime) -> None:

@@ -16,9 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.core import limits, recovery, roundups, scheduled_transfers
+from app.core import (
+    approvals,
+    limits,
+    loans,
+    recovery,
+    reviews,
+    roundups,
+    scheduled_transfers,
+)
 from app.core.errors import JobNotFound
 from app.core.idempotency import settle_stale_keys
+from app.core.reviews import FlagRules
 from app.core.spending import SpendingRules
 from app.models import utc_now
 from app.models.daily_usage import DailyUsageModel
@@ -35,6 +44,7 @@ class JobContext:
     now: datetime
     zone: str  # BANK_TIMEZONE
     spending: SpendingRules
+    flags: FlagRules  # FLAG_AMOUNT, FLAG_VELOCITY_COUNT
 
     @property
     def stale_after(self) -> timedelta:
@@ -90,8 +100,31 @@ def _round_ups(context: JobContext) -> Outcome:
     return Outcome(done=made, failed=0)
 
 
+def _loan_rules(context: JobContext) -> loans.LoanRules:
+    return loans.LoanRules(
+        currency=context.spending.currency,
+        zone=context.zone,
+        stale_after=context.stale_after,
+    )
+
+
+def _loans(context: JobContext) -> Outcome:
+    done, failed = loans.charge_due(context.now, rules=_loan_rules(context))
+    return Outcome(done=done, failed=failed)
+
+
 def _audit(context: JobContext) -> Outcome:
     return Outcome(done=recovery.audit_movements(context.stale_after), failed=0)
+
+
+def _approvals(context: JobContext) -> Outcome:
+    run = approvals.run_job(context.now, context.spending)
+    return Outcome(done=run.done, failed=run.failed)
+
+
+def _flag(context: JobContext) -> Outcome:
+    overlap = recovery.feed_overlap(context.stale_after)
+    return Outcome(done=reviews.catch_up(overlap, context.flags), failed=0)
 
 
 JOBS: dict[str, Job] = {
@@ -118,10 +151,34 @@ JOBS: dict[str, Job] = {
             always=True,
         ),
         Job(
+            "loan_interest",
+            "Charge each loan's interest on its due dates; finish disbursements "
+            "and closes whose request stopped.",
+            _loans,
+            lambda context: loans.due_count(context.now, rules=_loan_rules(context)),
+            always=True,
+        ),
+        Job(
             "audit_movements",
             "Derive the audit entries of the movements posted since the last run.",
             _audit,
             lambda context: 0,
+            always=True,
+        ),
+        Job(
+            "flag_movements",
+            "Open a review of each movement posted since the last run that a "
+            "flag rule fires on.",
+            _flag,
+            lambda context: 0,
+            always=True,
+        ),
+        Job(
+            "approvals",
+            "Expire approvals past APPROVAL_TTL_SECONDS, finish those whose "
+            "approver stopped, release reservations left behind.",
+            _approvals,
+            lambda context: approvals.due_count(context.now),
             always=True,
         ),
     )

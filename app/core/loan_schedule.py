@@ -194,3 +194,12 @@ def _validated(principal_cents: int, annual_rate: Decimal, term_months: int) -> 
     if hundredths != hundredths.to_integral_value():
         raise ValueError("annual_rate must have at most two decimals")
     return hundredths
+
+
+def period_interest_cents(outstanding_cents: int, annual_rate: Decimal) -> int:
+    """Return one month's interest on what is outstanding, as a loan is charged
+    on a due date: the same rounding as the schedule's rows (:func:`_interest`).
+    """
+    if outstanding_cents <= 0:
+        return 0
+    return _interest(outstanding_cents, _validated(outstanding_cents, annual_rate, 1))

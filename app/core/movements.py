@@ -123,11 +123,14 @@ def withdraw(
     currency: str,
     key: MovementKey | None = None,
     admit: Callable[[dict], None] | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> Movement:
     """Debit the caller's account if the balance covers it, exactly once.
 
     ``admit``: a rule that judges the account before the commit point (see
     ``ledger.withdraw``); the domain error it raises refuses the withdrawal.
+    ``reservation_id``: the reservation the withdrawal spends (an approved
+    one's, ``app.core.approvals``), consumed by the commit point itself.
 
     :raises AccountNotFound: the account is not the caller's.
     :raises InsufficientFunds: the balance is lower than the amount.
@@ -135,7 +138,9 @@ def withdraw(
     :raises AccountClosed: the account is closed.
     :raises AccountBusy: the account kept changing; a retry is safe.
     """
-    return _one_account(caller, order, ledger.withdraw, currency, key, admit)
+    return _one_account(
+        caller, order, ledger.withdraw, currency, key, admit, reservation_id
+    )
 
 
 def _one_account(
@@ -145,11 +150,14 @@ def _one_account(
     currency: str,
     key: MovementKey | None,
     admit: Callable[[dict], None] | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> Movement:
     """Run a one-account movement (``step``) on the caller's named account."""
     account = own_account(caller.user, order.account_number, currency)
     _not_a_goal(account, "account_number")
-    extra = () if admit is None else (admit,)
+    extra: tuple = () if admit is None else (admit,)
+    if reservation_id is not None:
+        extra = (admit, reservation_id)
     entry = _in_ledger(
         step, account, order.cents, order.description,
         key and key.id, caller.origin, key and key.begun_at, *extra,
@@ -165,6 +173,7 @@ def transfer(
     key: MovementKey | None = None,
     from_goal: bool = False,
     admit: Callable[[dict], None] | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> Movement:
     """Move money from the caller's account to another: both legs or neither.
 
@@ -172,7 +181,8 @@ def transfer(
     goals use case, which sends a goal's money only to its owner's accounts);
     the transfer routes refuse a goal as the source. ``admit``: a rule that
     judges the held target before the commit point (see ``ledger.transfer``);
-    the domain error it raises refuses the transfer.
+    the domain error it raises refuses the transfer. ``reservation_id``: the
+    reservation the transfer spends (an approved one's), consumed by its debit.
 
     The source is judged before the target, so a caller who could not pay
     learns nothing about the target number.
@@ -202,12 +212,42 @@ def transfer(
         caller.origin,
         key and key.begun_at,
         admit,
+        ledger.Terms(reservation_id=reservation_id),
     )
     return Movement((done.out_entry, done.in_entry))
 
 
+def ledger_transfer(
+    source: dict,
+    to_account_number: str,
+    cents: int,
+    description: str | None,
+    *,
+    key: MovementKey | None,
+    origin: dict | None,
+    terms: ledger.Terms,
+    admit: Callable[[dict], None] | None = None,
+) -> Movement:
+    """A transfer on terms the customer routes never grant (see ``ledger.Terms``):
+    a loan's disbursement out of its account, a repayment into it. The caller
+    (app.core.loans) has chosen both accounts and checked their kinds.
+
+    :raises DomainError: as :func:`transfer`, or what ``admit`` raises.
+    """
+    done = _in_ledger(
+        ledger.transfer, source, to_account_number, cents, description,
+        key and key.id, origin, key and key.begun_at, admit, terms,
+    )  # fmt: skip
+    return Movement((done.out_entry, done.in_entry))
+
+
+def in_ledger(step: Callable, *args: Any) -> Any:
+    """Run any ledger step, turning its refusals into domain errors."""
+    return _in_ledger(step, *args)
+
+
 def _not_a_goal(account: dict, field: str) -> None:
-    """Refuse a savings goal or a loan where only a current or savings account may be."""
+    """Refuse a goal or a loan where only a current or savings account may be."""
     if account.get("kind") == "goal":
         raise InvalidRequest(
             field,

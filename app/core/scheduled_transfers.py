@@ -12,7 +12,6 @@ failed occurrences in a row suspend the order.
 """
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -28,6 +27,7 @@ from app.core.errors import (
     InvalidRequest,
     InvalidState,
     ScheduledTransferNotFound,
+    reason_of,
 )
 from app.core.exactly_once import Done, WorkInProgress, run_once
 from app.core.movements import Caller, TransferOrder
@@ -252,7 +252,7 @@ def _pay_order(
                 break  # another runner holds its claim: theirs to record
             except DomainError as refusal:
                 refused += 1
-                reason = _reason(refusal)
+                reason = reason_of(refusal)
                 if due >= today:
                     # Its day is not over: tried again on the next run.
                     model.note_attempt(order, {"due_date": due.isoformat(),
@@ -299,12 +299,6 @@ def _pay_occurrence(order: dict, due: date, rules: SpendingRules) -> Done:
         lambda key: spending.transfer(caller, transfer, rules, key=key),
         stale_after=rules.stale_after,
     )
-
-
-def _reason(refusal: DomainError) -> str:
-    """Name a refusal in snake case for the run's record (InsufficientFunds ->
-    insufficient_funds)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(refusal).__name__).lower()
 
 
 def _recurrence(order: dict) -> Recurrence | None:

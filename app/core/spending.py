@@ -40,8 +40,11 @@ def withdraw(
     order: Withdrawal,
     rules: SpendingRules,
     key: MovementKey | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> Movement:
     """Withdraw from the caller's account within their daily limit, exactly once.
+
+    ``reservation_id``: the approval's reservation the withdrawal spends.
 
     :raises DailyLimitExceeded: the amount does not fit what is left today.
     :raises DomainError: see :func:`app.core.movements.withdraw`.
@@ -53,6 +56,7 @@ def withdraw(
         lambda: movements.withdraw(
             caller, order, currency=rules.currency, key=key,
             admit=_reserving(caller, order.cents, key, rules, reserved),
+            reservation_id=reservation_id,
         ),
     )  # fmt: skip
     roundups.after_spending(
@@ -66,13 +70,14 @@ def transfer(
     order: TransferOrder,
     rules: SpendingRules,
     key: MovementKey | None = None,
+    reservation_id: ObjectId | None = None,
 ) -> Movement:
     """Transfer from the caller's account; to someone else, within the limit.
 
     A transfer between the caller's own accounts is not money leaving them and
     counts against nothing. The reservation is a rule the ledger asks once the
     target is held (``admit``): a refusal there moves nothing and journals the
-    transfer rejected.
+    transfer rejected. ``reservation_id``: the approval's reservation it spends.
 
     :raises DailyLimitExceeded: the amount does not fit what is left today.
     :raises DomainError: see :func:`app.core.movements.transfer`.
@@ -86,8 +91,9 @@ def transfer(
     movement = _counted(
         reserved,
         lambda: movements.transfer(
-            caller, order, currency=rules.currency, key=key, admit=admit
-        ),
+            caller, order, currency=rules.currency, key=key, admit=admit,
+            reservation_id=reservation_id,
+        ),  # fmt: skip
     )
     if reserved:  # it left the customer
         roundups.after_spending(

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.errors import BulkWriteError
 
 # Where recovery's fence starts: before any entry can exist.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,6 +33,24 @@ def to_object_id(value: str | ObjectId) -> ObjectId | None:
         return ObjectId(value)
     except (InvalidId, TypeError):
         return None
+
+
+def insert_new(collection, docs: list[dict]) -> int:
+    """Insert documents keyed by ids that may be taken already; count the new ones.
+
+    For documents derived from another record and keyed by its id: one whose
+    ``_id`` exists is the same document written before (by another writer, a
+    retry), and the duplicate is ignored. Any other write error is raised.
+    """
+    if not docs:
+        return 0
+    try:
+        return len(collection.insert_many(docs, ordered=False).inserted_ids)
+    except BulkWriteError as error:
+        errors = error.details["writeErrors"]
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return len(docs) - len(errors)
 
 
 def time_window(field: str, start: datetime | None, end: datetime | None) -> dict:

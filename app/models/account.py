@@ -39,6 +39,9 @@ EMPTY = {"balance_cents": 0, "pending_entries": {"$size": 0}, "holds": {"$size":
 # account holding one movement's record or hold (app.models.ledger_recovery.settle).
 WITH_PENDING_RECORDS = {"pending_entries.id": {"$exists": True}}
 WITH_HOLDS = {"holds.out": {"$exists": True}}
+# Accounts holding back money for an approval (app.models.ledger.reserve): the
+# few the approvals job sweeps for reservations left behind.
+WITH_RESERVATIONS = {"reservations.id": {"$exists": True}}
 
 
 def luhn_digit(digits: str) -> str:
@@ -107,10 +110,22 @@ class AccountModel:
         # its name, so the new one has its own and the old one goes.
         if "with_holds" in self.collection.index_information():
             self.collection.drop_index("with_holds")
+        # Loan accounts by balance, for the job that closes paid-off loans; only
+        # loan accounts are in it, so other balance updates never touch it.
+        self.collection.create_index(
+            [("balance_cents", ASCENDING), ("status", ASCENDING)],
+            name="loan_balances",
+            partialFilterExpression={"kind": LOAN_KIND},
+        )
         self.collection.create_index(
             [("holds.out", ASCENDING)],
             name="in_flight_holds",
             partialFilterExpression=WITH_HOLDS,
+        )
+        self.collection.create_index(
+            [("reservations.id", ASCENDING)],
+            name="with_reservations",
+            partialFilterExpression=WITH_RESERVATIONS,
         )
 
     def create(
@@ -197,6 +212,27 @@ class AccountModel:
         return self.collection.find_one(
             {"account_number": account_number, "user_id": user_id}
         )
+
+    def with_reservations(self) -> list[dict]:
+        """Return every account holding a reservation: its id, owner, reservations."""
+        return list(
+            self.collection.find(
+                WITH_RESERVATIONS, {"user_id": 1, "reservations": 1}
+            )
+        )
+
+    def holding(self, reservation_id: ObjectId) -> dict | None:
+        """Return the account holding the reservation ``reservation_id``, or None."""
+        return self.collection.find_one(
+            {"$and": [WITH_RESERVATIONS, {"reservations.id": reservation_id}]}
+        )
+
+    def paid_off_loan_ids(self) -> list[ObjectId]:
+        """The loan accounts still open that owe nothing (their loan is to close)."""
+        docs = self.collection.find(
+            {"kind": LOAN_KIND, "balance_cents": 0, "status": "active"}, {"_id": 1}
+        )
+        return [doc["_id"] for doc in docs]
 
     def find_by_ids(self, account_ids: list[ObjectId]) -> dict[ObjectId, dict]:
         """Return the accounts among ``account_ids``, by id, in one query."""

@@ -117,11 +117,11 @@ from bson import ObjectId
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from app.db import get_db
-from app.models import DUPLICATE_KEY, time_window, utc_now
+from app.models import insert_new, time_window, utc_now
 from app.models.lease import LeaseModel
 
 log = logging.getLogger("app.audit")
@@ -409,15 +409,7 @@ class AuditModel:
         movement id): a second insert of the same one is a duplicate, ignored,
         so several writers cannot log one movement twice.
         """
-        if not entries:
-            return 0
-        try:
-            return len(self._durable.insert_many(entries, ordered=False).inserted_ids)
-        except BulkWriteError as error:
-            errors = error.details["writeErrors"]
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return len(entries) - len(errors)
+        return insert_new(self._durable, entries)
 
     def movements_among(self, movement_ids: list[ObjectId]) -> set[ObjectId]:
         """Return which of ``movement_ids`` have an entry in the log already.

@@ -399,9 +399,12 @@ def reserve(
     the same money. Placing the same reservation again changes nothing. The
     balance does not move: only ``available_cents`` drops. A debit named for
     the reservation spends it (:class:`Terms`), :func:`release` gives it back.
+    ``at`` is when the reservation's request began; like a movement's entries,
+    a reservation begun at or before the account's fence is refused as expired,
+    so a request that stalled past recovery cannot place one afterwards.
 
-    :raises LedgerRefusal: the account is not active, or its available
-        balance does not cover the amount.
+    :raises LedgerRefusal: the account is not active or fenced past ``at``, or
+        its available balance does not cover the amount.
     :raises LedgerBusy: the account kept changing under every attempt.
     """
     _check_amount(amount_cents)
@@ -411,6 +414,8 @@ def reserve(
             return account
         if account["status"] != "active":
             raise LedgerRefusal(Refusal(f"account_{account['status']}"))
+        if account["fenced_until"] >= at:
+            raise LedgerRefusal(Refusal.EXPIRED)
         if available_cents(account) < amount_cents:
             raise LedgerRefusal(
                 Refusal.INSUFFICIENT_FUNDS,
@@ -423,6 +428,7 @@ def reserve(
                 "entry_seq": account["entry_seq"],
                 "reserved_cents": _reserved_filter(account),
                 "status": "active",
+                "fenced_until": {"$lt": at},
                 "reservations.id": {"$ne": reservation_id},
             },
             {"$inc": {"reserved_cents": amount_cents}, "$push": {"reservations": held}},

@@ -77,6 +77,26 @@ class PayeeModel:
             {"user_id": user_id, "account_number": account_number}
         )
 
+    def find_by_accounts(
+        self, pairs: set[tuple[ObjectId, str]]
+    ) -> dict[tuple[ObjectId, str], dict]:
+        """Return the payees of many (user id, account number) pairs, in one query.
+
+        Keyed by the pair; a pair no payee holds is absent.
+        """
+        numbers: dict[ObjectId, list[str]] = {}
+        for user_id, account_number in sorted(pairs):
+            numbers.setdefault(user_id, []).append(account_number)
+        if not numbers:
+            return {}
+        found = self.collection.find(
+            {"$or": [
+                {"user_id": user_id, "account_number": {"$in": owned}}
+                for user_id, owned in numbers.items()
+            ]}
+        )  # fmt: skip
+        return {(doc["user_id"], doc["account_number"]): doc for doc in found}
+
     def find_owned(self, user_id: ObjectId, payee_id: str | ObjectId) -> dict | None:
         """Return the payee only if ``user_id`` keeps it (None for a bad id)."""
         oid = to_object_id(payee_id)

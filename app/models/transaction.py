@@ -13,7 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 from app.db import get_db
 from app.models import keyset_page, time_window
 
-TRANSACTION_TYPES = ("deposit", "withdrawal", "transfer_in", "transfer_out")
+TRANSACTION_TYPES = ("deposit", "withdrawal", "transfer_in", "transfer_out", "interest")
 
 
 class TransactionModel:
@@ -50,6 +50,12 @@ class TransactionModel:
             name="posted_by_type_and_time",
             **posted,
         )
+        # The review flags count one customer's outgoing movements in a window.
+        self.collection.create_index(
+            [("user_id", ASCENDING), ("type", ASCENDING), ("posted_at", ASCENDING)],
+            name="posted_by_user_type_and_time",
+            **posted,
+        )
 
     def find_entry(self, entry_id: ObjectId) -> dict | None:
         """Return one journal entry by id, or None."""
@@ -57,12 +63,29 @@ class TransactionModel:
 
     def movements_posted_between(self, since: datetime, until: datetime) -> Any:
         """Stream the movements posted in [since, until]: one entry each (a
-        deposit, a withdrawal, or a transfer's out leg)."""
+        deposit, a withdrawal, a transfer's out leg, or a loan's interest)."""
         return self.collection.find(
             {
                 "status": "posted",
                 "posted_at": {"$gte": since, "$lte": until},
-                "type": {"$in": ["deposit", "withdrawal", "transfer_out"]},
+                "type": {"$in": ["deposit", "withdrawal", "transfer_out", "interest"]},
+            }
+        )
+
+    def count_posted_by_user(
+        self,
+        user_id: ObjectId,
+        types: tuple[str, ...],
+        after: datetime,
+        until: datetime,
+    ) -> int:
+        """Count the user's posted entries of ``types`` posted in (after, until]."""
+        return self.collection.count_documents(
+            {
+                "user_id": user_id,
+                "status": "posted",
+                "type": {"$in": list(types)},
+                "posted_at": {"$gt": after, "$lte": until},
             }
         )
 

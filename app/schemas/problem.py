@@ -42,3 +42,7 @@ class ProblemSchema(Schema):
     resets_at = fields.String(
         metadata={"description": "daily_limit_exceeded only: when the day ends (UTC)."}
     )
+    # What an approval_not_pending refusal found.
+    approval_status = fields.String(
+        metadata={"description": "approval_not_pending only: the approval's status."}
+    )

@@ -26,7 +26,10 @@ class WholeNumber(fields.Integer):
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise self.make_error("invalid")
         if isinstance(value, Decimal) and (
-            not value.is_finite() or value != value.to_integral_value()
+            # Beyond 18 digits no whole number here is in range, and int() of
+            # 1E+999999999999999999 would try to build it.
+            not value.is_finite() or value.adjusted() > 18
+            or value != value.to_integral_value()
         ):
             raise self.make_error("invalid")
         return int(value)

@@ -4,6 +4,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from app.core.reviews import RULES
 from app.models.transaction import TRANSACTION_TYPES
 from app.schemas.account import WithOwner
 from app.schemas.common import (
@@ -113,7 +114,16 @@ class TransferResponseSchema(Schema):
 
 
 class BankerTransactionSchema(TransactionSchema, WithOwner):
-    """A journal entry with its owner, as bankers see it."""
+    """A journal entry with its owner and flags, as bankers see it."""
+
+    flags = fields.List(
+        fields.String(validate=validate.OneOf(RULES)),
+        required=True,
+        metadata={
+            "description": "The rules that flagged the entry's movement for "
+            "review (both legs of a transfer); empty when none."
+        },
+    )
 
 
 class TransactionListArgsSchema(DateRangeArgsSchema):

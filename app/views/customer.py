@@ -14,6 +14,7 @@ from app.schemas.account import (
     BalanceSchema,
     OpenAccountSchema,
 )
+from app.schemas.approval import ApprovalResponseSchema
 from app.schemas.common import PageArgsSchema
 from app.schemas.transaction import (
     AmountSchema,
@@ -48,11 +49,22 @@ MOVEMENT_ERRORS = {
     "is too busy (`ledger_busy`); nothing moved, a retry with the key is safe.",
     **RATE_LIMITED,
 }
-def moves_money(response: type, body: type, example: dict):
+# The 202 of a large withdrawal or transfer to someone else (maker-checker).
+ASKED = (
+    ApprovalResponseSchema,
+    "At least APPROVAL_THRESHOLD (to someone else's account, for a transfer): "
+    "nothing moved yet. The amount is reserved on the source (its "
+    "`available_balance` drops, its `balance` does not) until a banker decides; "
+    "follow it with GET /approvals.",
+)
+
+
+def moves_money(response: type, body: type, example: dict, accepted=None):
     """A money-moving view of this blueprint (see app.views.money)."""
     return money_route(
-        bp, 201, response, body=body, example=example, errors=MOVEMENT_ERRORS
-    )
+        bp, 201, response, body=body, example=example, errors=MOVEMENT_ERRORS,
+        accepted=accepted,
+    )  # fmt: skip
 
 
 @bp.get("/balance")
@@ -112,10 +124,11 @@ def deposit():
     MovementResultSchema,
     AmountSchema,
     example={"amount": "20.00", "description": "Cash"},
+    accepted=ASKED,
 )
 def withdraw():
-    """Withdraw money from the caller's account."""
-    return movements.withdraw(current_user, json_body(), movement_key()), 201
+    """Withdraw money from the caller's account (a large amount waits for a banker)."""
+    return movements.withdraw(current_user, json_body(), movement_key())
 
 
 @bp.post("/transfers")
@@ -123,10 +136,11 @@ def withdraw():
     TransferResponseSchema,
     TransferSchema,
     example={"to_account_number": "4817302955", "amount": "10.00"},
+    accepted=ASKED,
 )
 def transfer():
-    """Move money from the caller's account to another account."""
-    return transfers.transfer(current_user, json_body(), movement_key()), 201
+    """Move money to another account (a large amount to others waits for a banker)."""
+    return transfers.transfer(current_user, json_body(), movement_key())
 
 
 @bp.get("/transactions")

@@ -26,18 +26,19 @@ def money_route(
     errors: dict,
     keyed: bool = True,
     render: Renderer = render_movement,
+    accepted: tuple[type, str] | None = None,
 ) -> Callable:
     """Decorate a money-moving view, outermost first: its documentation, the
     customer role, the per-user money limit (checked once the user is known)
     and (``keyed``) the Idempotency-Key, whose settled retries are answered
-    with ``render``."""
+    with ``render``; ``accepted`` documents a 202 answer (see ``operation``)."""
 
     def decorate(view: Callable) -> Callable:
         inner = idempotent(view, render=render) if keyed else view
         guarded = roles_required("customer")(money_limit(inner))
         return operation(
             bp, status, response, body=body, idempotent=keyed, errors=errors,
-            example=example,
+            example=example, accepted=accepted,
         )(guarded)  # fmt: skip
 
     return decorate
