@@ -232,8 +232,9 @@ WRITES_OF_A_REPAYMENT = [
     ("accounts", "update_one"),  # the loan account credited
     ("transactions", "insert_many"),  # both legs journalled
     ("accounts", "bulk_write"),  # the records released
-    ("loans", "find_one_and_update"),  # active -> closed (nothing owed any more)
-    ("accounts", "find_one_and_update"),  # the loan account closed
+    ("loans", "update_one"),  # nothing owed: the loan marked closing
+    ("accounts", "find_one_and_update"),  # the loan account closed (if empty)
+    ("loans", "find_one_and_update"),  # active -> closed
 ]
 
 
@@ -293,3 +294,49 @@ def test_a_refused_disbursement_is_not_a_crash(app, people, product):
     with pytest.raises(DomainError):
         in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
     assert stored(app, loan_id)["status"] == "approved"
+
+
+def test_a_stalled_disbursement_taken_over_cannot_be_put_back(app, people, product):
+    """Runner A took the loan to disbursing and stalled; B took it over. A's
+    late refusal must not put the loan back to approved while B pays out."""
+    carol, banker, _other = people
+    app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
+    loan_id = submitted(app, carol, product)
+    rules = in_context(app, loan_rules)
+    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    stalled_lease = ObjectId()
+    model = LoanModel()
+    in_context(app, lambda: model.move(
+        loan_id, ("approved",), "disbursing",
+        {"status_at": utc_now(), "lease": stalled_lease},
+    ))  # fmt: skip
+    taken = in_context(app, lambda: model.take_over(loan_id, stalled_lease, utc_now()))
+    assert taken is not None and taken["lease"] != stalled_lease
+    reverted = in_context(app, lambda: model.move(
+        loan_id, ("disbursing",), "approved", {}, lease=stalled_lease,
+    ))  # fmt: skip
+    assert reverted is None
+    in_context(app, lambda: loans._finish_disbursement(taken, rules, None))
+    assert stored(app, loan_id)["status"] == "active"
+    assert balance_cents(app, carol_number(app, carol)) == PRINCIPAL
+
+
+def test_interest_reckoned_before_the_last_repayment_cannot_land_after_it(
+    app, people, product
+):
+    """The account closes before the loan: a charge computed on a read from
+    before the final repayment is refused, and the closed loan owes nothing."""
+    carol, banker, _other = people
+    loan_id = active_loan(app, carol, banker, product)
+    with app.app_context():
+        stale = get_db()["accounts"].find_one({"_id": loan_id})
+    in_context(app, lambda: loans.repay(Caller(carol), str(loan_id), PRINCIPAL, None,
+                                        rules=in_context(app, loan_rules)))  # fmt: skip
+    from app.models import ledger
+
+    with pytest.raises(ledger.LedgerRefusal):
+        in_context(app, lambda: ledger.charge_interest(stale, 1_000, "late"))
+    with app.app_context():
+        account = get_db()["accounts"].find_one({"_id": loan_id})
+    assert account["status"] == "closed" and account["balance_cents"] == 0
+    assert stored(app, loan_id)["status"] == "closed"

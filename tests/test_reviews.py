@@ -553,3 +553,35 @@ def test_flags_cost_one_query_a_page_however_many_items(
     small, large = trips(2), trips(100)
     assert len(small) == len(large) == 3, large  # user, the page, its flags
     assert [op for op in large if op[0] == "reviews"] == [("reviews", "find")]
+
+
+def test_a_fraud_close_stopped_before_its_freeze_is_finished_by_the_job(
+    app, client, customer, banker
+):
+    """The close landed, the process died before the freeze: the job freezes."""
+    from app.controllers.jobs import context as job_context
+    from app.core import jobs
+    from app.db import get_db
+
+    number = customer["account"]["account_number"]
+    client.post("/deposit", headers=customer["headers"], json={"amount": "6000.00"})
+    review = client.get("/banker/reviews?status=open",
+                        headers=banker["headers"]).get_json()["items"][0]  # fmt: skip
+    with app.app_context():
+        get_db()["reviews"].update_one(
+            {"status": "open"},
+            {"$set": {"status": "closed", "outcome": "fraud", "freeze_pending": True,
+                      "closed_by": "bernie"}},
+        )  # fmt: skip
+    assert review["transaction"]["account_number"] == number
+    with app.app_context():
+        assert get_db()["accounts"].find_one({"account_number": number})["status"] == (
+            "active"
+        )
+        jobs.run_job("flag_movements", job_context())
+        account = get_db()["accounts"].find_one({"account_number": number})
+        audited = get_db()["audit_log"].find_one(
+            {"action": "account_status_changed", "target": number}
+        )
+    assert account["status"] == "frozen"
+    assert audited["actor"] == "bernie" and audited["details"]["to"] == "frozen"

@@ -124,7 +124,8 @@ def _approvals(context: JobContext) -> Outcome:
 
 def _flag(context: JobContext) -> Outcome:
     overlap = recovery.feed_overlap(context.stale_after)
-    return Outcome(done=reviews.catch_up(overlap, context.flags), failed=0)
+    opened = reviews.catch_up(overlap, context.flags)
+    return Outcome(done=opened + reviews.finish_freezes(), failed=0)
 
 
 JOBS: dict[str, Job] = {

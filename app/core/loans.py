@@ -252,7 +252,7 @@ def list_own(
     user: dict, limit: int, after: tuple | None, status: str | None, *, rules: LoanRules
 ) -> tuple[list[LoanState], list[dict], bool]:
     """A page of the customer's loans, newest first."""
-    docs, more = LoanModel().list_for_user(user["_id"], limit, after, status)
+    docs, more = LoanModel().list_for_user(user["_id"], limit, after, _statuses(status))
     return _states(docs, rules), docs, more
 
 
@@ -261,14 +261,19 @@ def list_all(
     rules: LoanRules,
 ) -> tuple[list[LoanState], list[dict], bool]:  # fmt: skip
     """A page of every customer's loans (staff), newest first."""
-    statuses = None
-    if status is not None:
-        statuses = ["approved", "disbursing"] if status == "approved" else [status]
+    statuses = _statuses(status)
     today = bank_day(utc_now(), rules.zone).isoformat()
     docs, more = LoanModel().list_page(
         limit, after, statuses, overdue_before=today if overdue else None
     )
     return _states(docs, rules), docs, more
+
+
+def _statuses(status: str | None) -> list[str] | None:
+    """The stored statuses a status clients see stands for."""
+    if status is None:
+        return None
+    return ["approved", "disbursing"] if status == "approved" else [status]
 
 
 def withdraw(user: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
@@ -343,16 +348,28 @@ def disburse(actor: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
     now = utc_now()
     taken = model.move(
         loan["_id"], ("approved",), "disbursing",
-        {"status_at": now, "disbursed_by": actor["username"]},
+        {"status_at": now, "disbursed_by": actor["username"], "lease": ObjectId()},
     )  # fmt: skip
     if taken is None:
         loan = model.find(loan["_id"]) or loan
         if loan["status"] != "disbursing":
             raise InvalidState(_shown(loan["status"]), "disburse", "a loan")
-        if loan["status_at"] > now - rules.stale_after:
-            raise AccountBusy()  # another request is disbursing it now
-        taken = loan  # that request stopped: finish its work
+        taken = _take_over(loan, now, rules)  # that request stopped: finish it
     return current_state(_finish_disbursement(taken, rules, actor["username"]), rules)
+
+
+def _take_over(loan: dict, now: datetime, rules: LoanRules) -> dict:
+    """Take a stalled disbursement over (its lease changes hands, so the runner
+    that stalled can no longer put the loan back to ``approved``).
+
+    :raises AccountBusy: its runner is still within its time, or another took it.
+    """
+    if loan["status_at"] > now - rules.stale_after:
+        raise AccountBusy()  # another request is disbursing it now
+    taken = LoanModel().take_over(loan["_id"], loan.get("lease"), now)
+    if taken is None:
+        raise AccountBusy()
+    return taken
 
 
 def _finish_disbursement(loan: dict, rules: LoanRules, by: str | None) -> dict:
@@ -374,7 +391,10 @@ def _finish_disbursement(loan: dict, rules: LoanRules, by: str | None) -> dict:
     except WorkInProgress:
         raise AccountBusy() from None
     except DomainError:
-        model.move(loan["_id"], ("disbursing",), "approved", {"status_at": utc_now()})
+        # Back to approved only while this runner still holds the lease: one
+        # that took over may have moved the money meanwhile.
+        model.move(loan["_id"], ("disbursing",), "approved",
+                   {"status_at": utc_now()}, lease=loan.get("lease"))  # fmt: skip
         raise
     posted_at = done.movement.first["posted_at"] or utc_now()
     disbursed_on = bank_day(posted_at, rules.zone)
@@ -473,24 +493,32 @@ def after_repayment(loan: dict, rules: LoanRules) -> LoanState:
     and ``closed`` once nothing is owed. Safe to repeat (the job does, for a
     request that stopped in between)."""
     state = current_state(loan, rules)
-    if state.doc["status"] == "closed":
-        # A close whose account stayed open (a refused repayment's hold was
-        # still on it): close the account now.
-        AccountModel().change_status(loan["account_number"], "active", "closed")
     if state.doc["status"] != "active":
         return state
+    model = LoanModel()
     watermark = state.next_due.due_date if state.next_due else ALL_PAID
     if state.owed_cents > 0:
         if watermark > state.doc.get("next_unpaid_on", ""):
-            LoanModel().paid_up_to(loan["_id"], watermark)
+            model.paid_up_to(loan["_id"], watermark)
+        if state.doc.get("closing"):
+            model.mark_closing(loan["_id"], False)  # interest landed first
         return state
-    closed = LoanModel().move(
+    # Nothing owed: the account closes first (guarded by its being empty), so
+    # an interest charge computed before the last repayment is refused by the
+    # ledger instead of landing on a closed loan; the loan follows. ``closing``
+    # lets the job finish a close that stopped between the two.
+    model.mark_closing(loan["_id"], True)
+    accounts = AccountModel()
+    accounts.change_status(loan["account_number"], "active", "closed")
+    account = accounts.find_by_id(loan["_id"])
+    if account is None or account["status"] != "closed":
+        return current_state(model.find(loan["_id"]) or loan, rules)  # owed again
+    model.move(
         loan["_id"], ("active",), "closed",
-        {"status_at": utc_now(), "closed_at": utc_now(), "next_unpaid_on": ALL_PAID},
+        {"status_at": utc_now(), "closed_at": utc_now(), "next_unpaid_on": ALL_PAID,
+         "closing": False},
     )  # fmt: skip
-    if closed is not None:
-        AccountModel().change_status(loan["account_number"], "active", "closed")
-    return current_state(LoanModel().find(loan["_id"]) or loan, rules)
+    return current_state(model.find(loan["_id"]) or loan, rules)
 
 
 # -- interest (the job runner) --------------------------------------------------
@@ -508,7 +536,7 @@ def charge_due(now: datetime, *, rules: LoanRules) -> tuple[int, int]:
     model = LoanModel()
     for loan in model.stalled("disbursing", now - rules.stale_after):
         try:
-            _finish_disbursement(loan, rules, None)
+            _finish_disbursement(_take_over(loan, now, rules), rules, None)
             done += 1
         except (DomainError, WorkInProgress):
             failed += 1
@@ -567,7 +595,7 @@ def _settle_candidates(today: str) -> list[dict]:
     still active, or an overdue watermark that may be stale."""
     model = LoanModel()
     paid_off = model.find_many(AccountModel().paid_off_loan_ids())
-    return paid_off + list(model.overdue(today))
+    return paid_off + list(model.closing()) + list(model.overdue(today))
 
 
 # -- reading ------------------------------------------------------------------

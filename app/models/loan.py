@@ -57,6 +57,9 @@ class LoanModel:
             [("status", ASCENDING), ("status_at", ASCENDING)], name="loans_stalled"
         )
         self.collection.create_index(
+            [("status", ASCENDING), ("closing", ASCENDING)], name="loans_closing"
+        )
+        self.collection.create_index(
             [("status", ASCENDING), ("next_unpaid_on", ASCENDING)], name="loans_overdue"
         )
 
@@ -70,15 +73,42 @@ class LoanModel:
         return None if oid is None else self.collection.find_one({"_id": oid})
 
     def move(
-        self, loan_id: ObjectId, from_states: tuple[str, ...], to: str, changes: dict
+        self,
+        loan_id: ObjectId,
+        from_states: tuple[str, ...],
+        to: str,
+        changes: dict,
+        lease: ObjectId | None = None,
     ) -> dict | None:
         """Move a loan from one of ``from_states`` to ``to``; None if it was in
-        none of them (another decision came first)."""
+        none of them (another decision came first). ``lease``: only if the
+        loan's disbursement lease is still that one (no runner took it over)."""
+        query: dict = {"_id": loan_id, "status": {"$in": list(from_states)}}
+        if lease is not None:
+            query["lease"] = lease
         return self.collection.find_one_and_update(
-            {"_id": loan_id, "status": {"$in": list(from_states)}},
+            query,
             {"$set": {"status": to, **changes}},
             return_document=ReturnDocument.AFTER,
         )
+
+    def take_over(
+        self, loan_id: ObjectId, lease: ObjectId | None, now: datetime
+    ) -> dict | None:
+        """Take a stalled disbursement's lease from the runner that held it."""
+        return self.collection.find_one_and_update(
+            {"_id": loan_id, "status": "disbursing", "lease": lease},
+            {"$set": {"lease": ObjectId(), "status_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def mark_closing(self, loan_id: ObjectId, closing: bool) -> None:
+        """Note that nothing is owed and the loan is being closed (or not)."""
+        self.collection.update_one({"_id": loan_id}, {"$set": {"closing": closing}})
+
+    def closing(self) -> Any:
+        """Active loans whose close a stopped request left halfway."""
+        return self.collection.find({"status": "active", "closing": True})
 
     def count_charged(
         self, loan_id: ObjectId, period: int, interest_cents: int, next_on: str | None
@@ -101,11 +131,11 @@ class LoanModel:
 
     def list_for_user(
         self, user_id: ObjectId, limit: int, after: tuple | None = None,
-        status: str | None = None,
+        statuses: list | None = None,
     ) -> tuple[list[dict], bool]:  # fmt: skip
         query: dict = {"user_id": user_id}
-        if status:
-            query["status"] = status
+        if statuses:
+            query["status"] = {"$in": statuses}
         return keyset_page(self.collection, query, limit, after)
 
     def list_page(

@@ -41,6 +41,12 @@ class ReviewModel:
         self.collection.create_index(
             [("status", ASCENDING), *newest], name="reviews_by_status"
         )
+        # The few fraud closes whose freeze is still to be made, for the job.
+        self.collection.create_index(
+            [("freeze_pending", ASCENDING)],
+            name="freezes_pending",
+            partialFilterExpression={"freeze_pending": True},
+        )
 
     def open_once(self, reviews: list[dict]) -> int:
         """Insert reviews whose movement has none yet; count those inserted."""
@@ -85,6 +91,10 @@ class ReviewModel:
             }},
             return_document=ReturnDocument.AFTER,
         )  # fmt: skip
+
+    def freezes_pending(self) -> list[dict]:
+        """Fraud closes whose freeze is still to be made (a stopped request)."""
+        return list(self.collection.find({"freeze_pending": True}))
 
     def freeze_done(self, review_id: ObjectId) -> None:
         """Note that a fraud review's source account is frozen (or cannot be)."""
