@@ -261,8 +261,10 @@ def test_a_cancel_racing_the_runner_ends_cancelled_with_each_payment_once(
     app, customer, pair, fast_switching
 ):
     mine, theirs = pair
+    # More occurrences than fall due by the 30th: should the runner pay all
+    # thirty before the cancel gets in, the order is still active, not completed.
     order = place(app, customer, theirs, "2027-01-01",
-                  recurrence=Recurrence("daily", count=30))  # fmt: skip
+                  recurrence=Recurrence("daily", count=60))  # fmt: skip
     with app.app_context():
         owner = UserModel().find_by_id(customer["user"]["id"])
     barrier = threading.Barrier(2)
