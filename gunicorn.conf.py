@@ -12,8 +12,10 @@ own ``-e``/``raw_env`` are set after this check; the worker checks those (see
 """
 
 import importlib.util
+import os
 import pathlib
 import sys
+import tempfile
 
 
 def _check_settings() -> None:
@@ -27,6 +29,27 @@ def _check_settings() -> None:
 
 
 _check_settings()
+
+
+def _metrics_directory() -> None:
+    """One directory for every worker's metrics (prometheus-client's multiprocess
+    mode), so /metrics sums all workers whichever one answers. Set here, in the
+    master, before any worker imports the client; a directory given in the
+    environment is used as it is (it must be empty at start)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="bank-metrics-"
+        )
+
+
+_metrics_directory()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop a dead worker's live-only figures (none today: counters stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
 
 
 def post_worker_init(worker: object) -> None:

@@ -2,25 +2,38 @@
 
 Every app holds its own ``CollectorRegistry`` (the tests build many apps in one
 process; the client's global registry would refuse the second set of names).
-Values live in the process that counted them: under gunicorn each worker
-answers ``/metrics`` with its own counts (see the README).
+
+Under gunicorn, gunicorn.conf.py points ``PROMETHEUS_MULTIPROC_DIR`` (the
+client library's own variable, read by it at import) at a fresh directory
+before the workers start: each worker's counts then live in files there, and
+``/metrics`` answers the sum over every worker, whichever worker serves it.
+
+Movements are counted where the ledger journals them (every movement, whatever
+made it: a route, the job runner, recovery). The jobs' figures are read from
+the database at scrape time (``jobs``: one small document per job), so runs made
+by ``flask jobs run-due`` in another process (cron) are counted too.
 """
 
 import hmac
+import os
+from collections.abc import Iterator
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, has_app_context, request
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
 from app.config import SettingError, parse_boolean
 from app.errors import TokenInvalidError, TokenMissingError
+from app.models import ledger, utc_now
+from app.models.job import JobModel
 
 __all__ = ["SettingError", "flag", "init_metrics", "metrics_of"]
 
@@ -30,12 +43,15 @@ EXTENSION = "bank.metrics"
 UNMATCHED = "unmatched"
 # Any other method a client invents is one label value too.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# The endpoints that move money, and the movement each one makes on a 201.
+# The movement each kind of journal entry stands for (a transfer is counted by
+# its out leg, once).
 MOVEMENTS = {
-    "customer.deposit": "deposit",
-    "customer.withdraw": "withdrawal",
-    "customer.transfer": "transfer",
+    "deposit": "deposit",
+    "withdrawal": "withdrawal",
+    "transfer_out": "transfer",
+    "interest": "interest",
 }
+JOB_RESULTS = ("ok", "failed", "error")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
@@ -71,43 +87,80 @@ class Metrics:
         )
         self.movements = Counter(
             "bank_money_movements",
-            "Money movements made (replays of an Idempotency-Key excluded), by type.",
+            "Money movements journalled, each once whatever made it, by type.",
             ("type",),
-            registry=self.registry,
-        )
-        # Declared for the job runner (`flask jobs run-due`), which does not
-        # exist yet: no samples until it records its runs.
-        self.job_runs = Counter(
-            "bank_job_runs",
-            "Background job runs, by job and outcome.",
-            ("job", "outcome"),
-            registry=self.registry,
-        )
-        self.job_lag = Gauge(
-            "bank_job_lag_seconds",
-            "How long the oldest due piece of work of a job has waited.",
-            ("job",),
             registry=self.registry,
         )
         for kind in MOVEMENTS.values():
             self.movements.labels(type=kind)
+        self.registry.register(JobCollector())
 
     def observe(self, response: Response, seconds: float) -> None:
-        """Count one answered request, and the money movement it made."""
+        """Count one answered request."""
         rule = request.url_rule
         route = rule.rule if rule is not None else UNMATCHED
         method = request.method if request.method in METHODS else "OTHER"
         status = str(response.status_code)
         self.requests.labels(route, method, status).inc()
         self.latency.labels(route, method, status).observe(seconds)
-        kind = MOVEMENTS.get(request.endpoint or "")
-        # A replayed Idempotency-Key answers 201 again but moves nothing.
-        if (
-            kind
-            and response.status_code == 201
-            and "Idempotency-Replayed" not in response.headers
-        ):
-            self.movements.labels(type=kind).inc()
+
+
+class JobCollector:
+    """The jobs' runs and lag, read from the ``jobs`` collection when scraped."""
+
+    def describe(self) -> list[Metric]:
+        # Without this the registry would collect (read the database) when the
+        # collector is registered, that is while the app is being built.
+        return [self._runs(), self._lag()]
+
+    def collect(self) -> Iterator[Metric]:
+        runs, lag = self._runs(), self._lag()
+        now = utc_now()
+        for doc in JobModel().last_runs().values():
+            counts = doc.get("runs") or {}
+            for result in JOB_RESULTS:
+                runs.add_metric([doc["_id"], result], counts.get(result, 0))
+            if doc.get("last_run_at") is not None:
+                last = doc["last_run_at"]
+                last = last if last.tzinfo else last.replace(tzinfo=now.tzinfo)
+                lag.add_metric([doc["_id"]], (now - last).total_seconds())
+        yield runs
+        yield lag
+
+    @staticmethod
+    def _runs() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "bank_job_runs",
+            "Background job runs, by job and result (ok, failed: some pieces "
+            "failed, error: the job stopped), from every runner.",
+            labels=("job", "outcome"),
+        )
+
+    @staticmethod
+    def _lag() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "bank_job_lag_seconds",
+            "Seconds since each job last ran: work that fell due waits at most "
+            "this long plus one JOBS_INTERVAL_SECONDS.",
+            labels=("job",),
+        )
+
+
+def _count_postings(entries: list[dict]) -> None:
+    """Count the movements the ledger just journalled, in the current app's
+    metrics (none outside an app, or in an app built without them)."""
+    if not has_app_context():
+        return
+    metrics = metrics_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    if metrics is None:
+        return
+    for entry in entries:
+        kind = MOVEMENTS.get(entry.get("type", ""))
+        if kind is not None:
+            metrics.movements.labels(type=kind).inc()
+
+
+ledger.observe_postings(_count_postings)
 
 
 def init_metrics(app: Flask) -> None:
@@ -146,4 +199,10 @@ def exposition(authorization: str | None) -> tuple[bytes, str]:
             str(token).encode("utf-8", "surrogateescape"),
         ):
             raise TokenInvalidError(headers=_BEARER)
-    return generate_latest(metrics.registry), CONTENT_TYPE_PLAIN_0_0_4
+    registry = metrics.registry
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: the sum of every worker's files.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        registry.register(JobCollector())
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4

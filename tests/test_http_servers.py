@@ -276,3 +276,56 @@ def test_a_doubled_slash_is_a_404_problem_not_an_html_redirect(client, path):
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     assert "Location" not in response.headers
+
+
+def test_gunicorn_metrics_sum_every_worker(tmp_path):
+    """Two workers, one metrics directory: every scrape, whichever worker
+    answers it, counts every request either worker served."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {
+        **os.environ,
+        "MONGO_URI": "mongomock://",
+        "APP_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+        "METRICS_ENABLED": "true",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+        "-w", "2", "-k", "sync", "--no-control-socket",
+        "-b", f"127.0.0.1:{port}", "app:create_app()",
+    ]  # fmt: skip
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        command, cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    live = b"GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    scrape = b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    try:
+        wait_ready(process, port, time.monotonic() + READY_TIMEOUT_S)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(lambda _: exchange(port, live)[0], range(24)))
+        assert answers == [200] * 24
+        counts = []
+        for _ in range(6):
+            status, _, body = exchange(port, scrape)
+            assert status == 200
+            for family in text_string_to_metric_families(body.decode()):
+                for sample in family.samples:
+                    if (
+                        sample.name == "bank_http_requests_total"
+                        and sample.labels["route"] == "/health/live"
+                    ):
+                        counts.append(sample.value)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    assert counts == [24] * 6
+    # Both workers wrote their figures there.
+    assert len({path.name.rsplit("_", 1)[-1] for path in metrics_dir.iterdir()}) >= 2

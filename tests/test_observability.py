@@ -161,6 +161,7 @@ def test_latency_is_a_histogram_by_url_rule_and_status(metrics_app):
 def test_money_movements_are_counted_by_type_once_each(metrics_app):
     client = metrics_app.test_client()
     carol, dave = register(client, "carol"), register(client, "dave")
+    # Made without a route (as the job runner or a script would): counted too.
     fund(metrics_app, carol["account"]["account_number"], 10_000)
     retry = {**carol["headers"], "Idempotency-Key": "deposit-1"}
     assert client.post("/deposit", json={"amount": "5.00"}, headers=retry).status_code
@@ -177,15 +178,57 @@ def test_money_movements_are_counted_by_type_once_each(metrics_app):
     client.post("/transfers", json=transfer, headers=carol["headers"])
     samples = scrape(client)
     name = "bank_money_movements_total"
-    assert value(samples, name, type="deposit") == 1
+    assert value(samples, name, type="deposit") == 2
     assert value(samples, name, type="withdrawal") == 1
     assert value(samples, name, type="transfer") == 2
+    assert value(samples, name, type="interest") == 0
 
 
-def test_job_metrics_are_declared_before_any_job_runs(metrics_app):
-    text = metrics_app.test_client().get("/metrics").get_data(as_text=True)
+def test_a_movement_journalled_twice_is_counted_once(metrics_app):
+    """Recovery and the request it raced both journal the same entry: the
+    second insert is a duplicate, and not a second movement."""
+    from app.models import ledger
+
+    client = metrics_app.test_client()
+    carol = register(client, "carol")
+    entry = fund(metrics_app, carol["account"]["account_number"], 500)
+    with metrics_app.app_context():
+        again = dict(entry)
+        ledger._journal_posted([(again, ledger._posted_record(entry))])
+    assert value(scrape(client), "bank_money_movements_total", type="deposit") == 1
+
+
+def test_job_runs_and_lag_come_from_every_runner(metrics_app):
+    from datetime import timedelta
+
+    from app.core import jobs
+    from app.models import utc_now
+    from app.models.job import JobModel
+
+    client = metrics_app.test_client()
+    text = client.get("/metrics").get_data(as_text=True)
     assert "# TYPE bank_job_runs_total counter" in text
     assert "# TYPE bank_job_lag_seconds gauge" in text
+    with metrics_app.app_context():
+        # As `flask jobs run-due` in another process (cron) would record them.
+        context = jobs_context(metrics_app)
+        jobs.run_job("audit_movements", context)
+        jobs.run_job("audit_movements", context)
+        earlier = utc_now() - timedelta(seconds=90)
+        JobModel().record("approvals", earlier, {"done": 0, "failed": 2, "error": None})
+    samples = scrape(client)
+    runs = "bank_job_runs_total"
+    assert value(samples, runs, job="audit_movements", outcome="ok") == 2
+    assert value(samples, runs, job="audit_movements", outcome="error") == 0
+    assert value(samples, runs, job="approvals", outcome="failed") == 1
+    assert value(samples, "bank_job_lag_seconds", job="audit_movements") < 60
+    assert 90 <= value(samples, "bank_job_lag_seconds", job="approvals") < 150
+
+
+def jobs_context(app):
+    from app.controllers import jobs as jobs_controller
+
+    return jobs_controller.context()
 
 
 def test_every_app_counts_in_a_registry_of_its_own(metrics_app):

@@ -22,9 +22,18 @@ class JobModel:
         return {doc["_id"]: doc for doc in self.collection.find({})}
 
     def record(self, name: str, at: datetime, outcome: dict) -> None:
-        """Keep a run of ``name`` as its last (of runs racing, the last to end)."""
+        """Keep a run of ``name`` as its last (of runs racing, the last to end),
+        and count it by result: ``runs.ok``, ``runs.failed`` (some pieces
+        failed) or ``runs.error`` (the job stopped), for the metrics."""
+        if outcome.get("error"):
+            result = "error"
+        else:
+            result = "failed" if outcome.get("failed") else "ok"
         self.collection.update_one(
             {"_id": name},
-            {"$set": {"last_run_at": at, "last_outcome": outcome}},
+            {
+                "$set": {"last_run_at": at, "last_outcome": outcome},
+                "$inc": {f"runs.{result}": 1},
+            },
             upsert=True,
         )

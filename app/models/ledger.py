@@ -149,6 +149,8 @@ CONTRA_ACCOUNTS = {
 def contra_of(entry: dict) -> str | None:
     """The system account that balances ``entry`` (older entries: by type)."""
     return entry.get("contra_account") or CONTRA_ACCOUNTS.get(entry["type"])
+
+
 # Compare-and-set attempts before a movement gives up on a very hot account.
 COMMIT_ATTEMPTS = 64
 
@@ -239,6 +241,18 @@ class Terms:
     floor_cents: int | None = 0
     reservation_id: ObjectId | None = None
     into_loan: bool = False
+
+
+# Called with the entries each journal write posted (newly: a duplicate insert
+# of an entry already there is not passed again), e.g. by app.metrics to count
+# movements; an observer must not raise.
+_posting_observers: list[Callable[[list[dict]], None]] = []
+
+
+def observe_postings(callback: Callable[[list[dict]], None]) -> None:
+    """Have ``callback`` called with the entries of every journal write posted."""
+    if callback not in _posting_observers:
+        _posting_observers.append(callback)
 
 
 def _accounts() -> Any:
@@ -817,7 +831,10 @@ def _journal_posted(applied: list[tuple[dict, dict]], recovered: bool = False) -
         if recovered:
             entry["recovered"] = True
         docs.append(entry)
-    _insert_once(docs)
+    inserted = _insert_once(docs)
+    if inserted and _posting_observers:
+        for observer in _posting_observers:
+            observer(inserted)
 
 
 def _journal_closed(entries: list[dict], status: str, reason: str) -> None:
@@ -829,7 +846,8 @@ def _journal_closed(entries: list[dict], status: str, reason: str) -> None:
     _insert_once(entries)
 
 
-def _insert_once(docs: list[dict]) -> None:
+def _insert_once(docs: list[dict]) -> list[dict]:
+    """Insert ``docs``, ignoring those already journalled; return the new ones."""
     try:
         _journal().insert_many(docs, ordered=False)
     except BulkWriteError as error:
@@ -838,6 +856,9 @@ def _insert_once(docs: list[dict]) -> None:
             e.get("code") != DUPLICATE_KEY for e in details["writeErrors"]
         ):
             raise
+        there = {e["index"] for e in details["writeErrors"]}
+        return [doc for index, doc in enumerate(docs) if index not in there]
+    return docs
 
 
 def _release(records: list[tuple[ObjectId, ObjectId]]) -> None:
@@ -863,9 +884,7 @@ def _release(records: list[tuple[ObjectId, ObjectId]]) -> None:
 
 
 def _drop_hold(account_id: ObjectId, entry_id: ObjectId) -> None:
-    _accounts().update_one(
-        {"_id": account_id}, {"$pull": {"holds": {"id": entry_id}}}
-    )
+    _accounts().update_one({"_id": account_id}, {"$pull": {"holds": {"id": entry_id}}})
 
 
 def _posted_record(entry: dict) -> dict:
