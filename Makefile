@@ -9,7 +9,7 @@ DEV     = $(VENV)/.dev-installed
 PIP     = $(BIN)/python -m pip install --disable-pip-version-check --progress-bar on
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench newman lock clean
+.PHONY: help run demo test lint bench newman lock clean
 
 help: ## list the targets
 	@echo "Targets:"
@@ -33,6 +33,9 @@ $(DEV): requirements-dev.lock $(RUNTIME)
 
 run: $(RUNTIME) ## install the runtime only and start the API (in-memory database)
 	$(BIN)/python run.py
+
+demo: $(RUNTIME) ## like run, with the demo bank: three customers, six months of history
+	DEMO_DATA=true $(BIN)/python run.py
 
 lint: $(DEV) ## ruff over the tree
 	$(BIN)/ruff check .

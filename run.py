@@ -4,7 +4,7 @@ import logging
 import secrets
 import sys
 
-from app import StartupError, create_app
+from app import StartupError, create_app, demo
 from app.config import Config, check_settings
 from app.db import is_memory_uri
 from app.job_loop import start_job_loop
@@ -34,6 +34,12 @@ def main() -> int:
         # A bad setting or an unreachable database: one line, not a traceback.
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if app.config["DEMO_DATA"]:
+        try:
+            for line in demo.seed(app):
+                print(line)
+        except demo.SeedRefused:
+            print("Demo data: the store holds customers already; none added.")
     host, port = app.config["HOST"], app.config["PORT"]
     if app.config["IN_MEMORY_DB"]:
         print("WARNING: in-memory database; nothing is persisted across restarts.")
@@ -41,6 +47,9 @@ def main() -> int:
         # Shown once, on the console of a throwaway in-memory store only.
         print(f"Demo banker: username 'banker', password '{demo_password}'")
     print(f"Bank API listening on http://{host}:{port}/  (health: /health)")
+    print(f"Web front end: http://{host}:{port}/app/")
+    if not app.config["DEMO_DATA"]:
+        print("Demo data (customers with six months of history): `make demo`.")
     if start_job_loop(app) is not None:
         print(
             f"Jobs run every {app.config['JOBS_INTERVAL_SECONDS']} s inside this "

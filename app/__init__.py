@@ -24,8 +24,10 @@ from app.http import BankFlask
 from app.observability import configure_logging, register_request_hooks
 from app.openapi import register_openapi
 from app.security import register_http_policies, register_jwt_callbacks
+from app.senders import check_senders
 from app.serving import register_body_error_handlers
 from app.views import (
+    analytics,
     approvals,
     audit,
     auth,
@@ -34,11 +36,15 @@ from app.views import (
     goals,
     limits,
     loans,
+    notifications,
     ops,
     payees,
+    reports,
     reviews,
     scheduled,
+    statements,
 )
+from app.views import web as web_front_end
 
 __all__ = [
     "ConfigError",
@@ -160,6 +166,7 @@ def check_config(app: Flask) -> None:
             "set both BOOTSTRAP_BANKER_USERNAME and BOOTSTRAP_BANKER_PASSWORD, "
             "or neither"
         )
+    check_senders(config)
 
 
 def settle_config(app: Flask, warn: bool = True) -> None:
@@ -204,6 +211,8 @@ def register_blueprints(app: Flask) -> None:
 
     modules = (
         auth, customer, goals, payees, scheduled, limits, loans, approvals, banker,
-        reviews, audit, ops,
+        reviews, reports, audit, statements, analytics, notifications, ops,
     )  # fmt: skip
     register_openapi(app, (module.bp for module in modules))
+    # The web front end's shell and assets: HTML, not API operations.
+    app.register_blueprint(web_front_end.bp)

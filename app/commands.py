@@ -16,13 +16,14 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 
+from app import demo
 from app.audit_commands import register_audit_commands
 from app.config import ConfigError, StartupError
 from app.controllers import banker as banker_controller
 from app.controllers import jobs as jobs_controller
 from app.controllers import ledger as ledger_controller
 from app.controllers.banker import ensure_bootstrap_banker
-from app.core import limits, recovery
+from app.core import limits, notification_events, recovery
 from app.core.idempotency import settle_stale_keys
 from app.db import ping_database
 from app.errors import UsernameTakenError
@@ -34,6 +35,8 @@ from app.models.goal import GoalModel
 from app.models.idempotency import IdempotencyModel
 from app.models.loan import LoanModel
 from app.models.loan_product import LoanProductModel
+from app.models.notification import NotificationModel
+from app.models.password_reset import PasswordResetModel
 from app.models.payee import PayeeModel
 from app.models.review import ReviewModel
 from app.models.scheduled_transfer import ScheduledTransferModel
@@ -69,8 +72,12 @@ def ensure_database(app: Flask) -> None:
             ApprovalModel(),
             LoanProductModel(),
             LoanModel(),
+            PasswordResetModel(),
+            NotificationModel(),
         ):
             model.ensure_indexes()
+        # The notifications' sweeps begin here the first time, not in the past.
+        notification_events.start_feeds()
     app.extensions["database_ready"] = True
 
 
@@ -244,6 +251,24 @@ def register_commands(app: Flask) -> None:
                 click.echo(f"{name}: {done} done, {failed} failed")
         if stopped:
             sys.exit(1)
+
+    @app.cli.command("seed-demo")
+    @needs_database
+    def seed_demo() -> None:
+        """Fill a store without customers with the demo bank (six months of it)."""
+        try:
+            lines = demo.seed(current_app._get_current_object())
+        except demo.SeedRefused as exc:
+            click.echo(f"error: {exc}; seed-demo fills a fresh store only", err=True)
+            sys.exit(1)
+        for line in lines:
+            click.echo(line)
+        if current_app.config["IN_MEMORY_DB"]:
+            click.echo(
+                "warning: MONGO_URI is the in-memory database; this data is gone "
+                "when the command exits. Use `make demo` (DEMO_DATA=true) instead.",
+                err=True,
+            )
 
     @app.cli.command("create-banker")
     @click.argument("username")

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +31,8 @@ FALSE_WORDS = ("false", "0", "no")
 APP_ENVS = ("development", "production", "testing")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MONGO_SCHEMES = ("mongomock://", "mongodb://", "mongodb+srv://")
+EMAIL_BACKENDS = ("console", "smtp")
+SMS_BACKENDS = ("console", "twilio")
 # Durations beyond ten years are typos, and timedelta overflows not far above.
 MAX_SECONDS = 10 * 365 * 24 * 3600
 _HOSTNAME = re.compile(
@@ -263,6 +266,71 @@ def _check_host(value: str) -> str | None:
     return None
 
 
+def _check_mail_from(value: str) -> str | None:
+    name, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    if (
+        not local
+        or not domain
+        or any(c.isspace() for c in address)
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+        or (not name and address != value.strip())
+    ):
+        return (
+            f"{value!r} is not an email address: use e.g. bank@example.org or "
+            "'Bank <bank@example.org>'"
+        )
+    return None
+
+
+def _check_smtp_username(value: str) -> str | None:
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "has spaces at an end or control characters"
+    return None
+
+
+def _check_phone(value: str) -> str | None:
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", value):
+        return f"{value!r} is not an E.164 phone number, e.g. +15551234567"
+    return None
+
+
+def _check_twilio_sid(value: str) -> str | None:
+    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
+        return f"{value!r} is not a Twilio account SID: AC and 32 hex digits"
+    return None
+
+
+# A bare address: no display name, no quotes, spaces, commas or angle brackets.
+_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+
+
+def _check_recipients(value: str) -> str | None:
+    seen = set()
+    for part in value.split(","):
+        address = part.strip()
+        local, at, domain = address.rpartition("@")
+        if (
+            not at
+            or len(address) > 254
+            or not _LOCAL_PART.fullmatch(local)
+            or not _HOSTNAME.fullmatch(domain)
+        ):
+            return (
+                f"{address!r} is not an email address: use comma-separated bare "
+                "addresses, e.g. ops@example.org,audit@example.org"
+            )
+        if address.lower() in seen:
+            return f"{address!r} is listed twice"
+        seen.add(address.lower())
+    return None
+
+
+def recipients(value: str | None) -> tuple[str, ...]:
+    """The addresses of a checked REPORT_RECIPIENTS (none when unset)."""
+    return tuple(part.strip() for part in value.split(",")) if value else ()
+
+
 def _check_currency(value: str) -> str | None:
     if not re.fullmatch(r"[A-Z]{3}", value):
         return f"{value!r} is not a currency code: three capital letters, e.g. USD"
@@ -344,7 +412,25 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         ),
         "FLAG_AMOUNT": env.amount("FLAG_AMOUNT", "5000.00"),
         "FLAG_VELOCITY_COUNT": env.integer("FLAG_VELOCITY_COUNT", 5, 1, 1000),
+        "NOTIFY_LARGE_AMOUNT": env.amount("NOTIFY_LARGE_AMOUNT", "1000.00"),
+        "NOTIFY_MAX_ATTEMPTS": env.integer("NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
+        "NOTIFY_RETRY_SECONDS": env.integer("NOTIFY_RETRY_SECONDS", 60, 1, 86_400),
+        "EMAIL_BACKEND": env.choice("EMAIL_BACKEND", "console", EMAIL_BACKENDS),
+        "SMTP_HOST": env.text("SMTP_HOST", "localhost", _check_host),
+        "SMTP_PORT": env.integer("SMTP_PORT", 587, 1, 65535),
+        "SMTP_USERNAME": env.text("SMTP_USERNAME", None, _check_smtp_username),
+        "SMTP_PASSWORD": env.secret("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": env.boolean("SMTP_STARTTLS", True),
+        "MAIL_FROM": env.text("MAIL_FROM", "bank@localhost", _check_mail_from),
+        "SMS_BACKEND": env.choice("SMS_BACKEND", "console", SMS_BACKENDS),
+        "SMS_FROM": env.text("SMS_FROM", None, _check_phone),
+        "TWILIO_ACCOUNT_SID": env.text("TWILIO_ACCOUNT_SID", None, _check_twilio_sid),
+        "TWILIO_AUTH_TOKEN": env.secret("TWILIO_AUTH_TOKEN"),
         "JOBS_INTERVAL_SECONDS": env.integer("JOBS_INTERVAL_SECONDS", 30, 0, 86_400),
+        "REPORT_RECIPIENTS": recipients(
+            env.text("REPORT_RECIPIENTS", None, _check_recipients)
+        ),
+        "DEMO_DATA": env.boolean("DEMO_DATA", False),
         "LEDGER_PENDING_TIMEOUT": env.seconds("LEDGER_PENDING_TIMEOUT", 60),
         "LEDGER_RECOVER_ON_START": env.boolean("LEDGER_RECOVER_ON_START", True),
         "IDEMPOTENCY_KEY_TTL": env.seconds("IDEMPOTENCY_KEY_TTL", 86400, minimum=86400),
@@ -421,8 +507,33 @@ class Config:
     # least FLAG_AMOUNT, or the FLAG_VELOCITY_COUNT-th outgoing one in 10 minutes.
     FLAG_AMOUNT = _SETTINGS["FLAG_AMOUNT"]
     FLAG_VELOCITY_COUNT = _SETTINGS["FLAG_VELOCITY_COUNT"]
+    # Notifications (app/core/notifications.py): a movement of at least this
+    # is notified to its owner; the outbox's sender retries a failed send
+    # NOTIFY_MAX_ATTEMPTS times in all, waiting NOTIFY_RETRY_SECONDS, then
+    # twice as long after each failure, before the message is dead.
+    NOTIFY_LARGE_AMOUNT = _SETTINGS["NOTIFY_LARGE_AMOUNT"]
+    NOTIFY_MAX_ATTEMPTS = _SETTINGS["NOTIFY_MAX_ATTEMPTS"]
+    NOTIFY_RETRY_SECONDS = _SETTINGS["NOTIFY_RETRY_SECONDS"]
+    # "console" logs each email (a code's only as "sent"); "smtp" sends it.
+    EMAIL_BACKEND = _SETTINGS["EMAIL_BACKEND"]
+    SMTP_HOST = _SETTINGS["SMTP_HOST"]
+    SMTP_PORT = _SETTINGS["SMTP_PORT"]
+    SMTP_USERNAME = _SETTINGS["SMTP_USERNAME"]
+    SMTP_PASSWORD = _SETTINGS["SMTP_PASSWORD"]
+    SMTP_STARTTLS = _SETTINGS["SMTP_STARTTLS"]
+    MAIL_FROM = _SETTINGS["MAIL_FROM"]
+    # "console" logs each text message; "twilio" needs the twilio package and
+    # TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and SMS_FROM.
+    SMS_BACKEND = _SETTINGS["SMS_BACKEND"]
+    SMS_FROM = _SETTINGS["SMS_FROM"]
+    TWILIO_ACCOUNT_SID = _SETTINGS["TWILIO_ACCOUNT_SID"]
+    TWILIO_AUTH_TOKEN = _SETTINGS["TWILIO_AUTH_TOKEN"]
     # The in-server job loop of `python run.py` (0: off; cron: `flask jobs run-due`).
     JOBS_INTERVAL_SECONDS = _SETTINGS["JOBS_INTERVAL_SECONDS"]
+    # Who the job runner mails the monthly report to, on or after the 1st
+    # (comma-separated addresses; empty: no mail).
+    REPORT_RECIPIENTS = _SETTINGS["REPORT_RECIPIENTS"]
+    DEMO_DATA = _SETTINGS["DEMO_DATA"]
     # A movement pending longer than this was abandoned by a crashed request:
     # recovery settles it, a retry of its Idempotency-Key settles it, and
     # `flask ledger check` reports it.
@@ -474,3 +585,6 @@ class TestConfig(Config):
     BOOTSTRAP_BANKER_PASSWORD = None
     # Off except in the tests of the limits themselves.
     RATELIMIT_ENABLED = False
+    # Whatever a developer's .env says, the suite sends nothing anywhere.
+    EMAIL_BACKEND = "console"
+    SMS_BACKEND = "console"

@@ -86,6 +86,19 @@ class InvalidRequestError(ApiError):
     )
 
 
+class InvalidResetCodeError(ApiError):
+    status = 400
+    code = "invalid_reset_code"
+    detail = (
+        "The reset code is not valid: wrong, used, expired or replaced. Request "
+        "a new code."
+    )
+    when = (
+        "confirming a password reset with a wrong, used, expired, replaced or "
+        "exhausted (5 wrong tries) code, or for a username without one"
+    )
+
+
 class TokenMissingError(ApiError):
     status = 401
     code = "token_missing"
@@ -181,6 +194,27 @@ class LoanNotFoundError(NotFoundError):
     code = "loan_not_found"
     detail = "Loan not found."
     when = "no such loan, or not one of the caller's (the two look alike)"
+
+
+class ReportNotFoundError(NotFoundError):
+    code = "report_not_found"
+    detail = "No report for that month: it has not begun."
+    when = "a monthly report of a month that has not begun"
+
+
+class StatementNotFoundError(NotFoundError):
+    code = "statement_not_found"
+    detail = "No statement for that month."
+    when = (
+        "a statement of a month that has not begun, or that ended before the "
+        "account was opened"
+    )
+
+
+class NotificationNotFoundError(NotFoundError):
+    code = "notification_not_found"
+    detail = "Notification not found."
+    when = "no such notification, or not one of the caller's (the two look alike)"
 
 
 class PayeeNotFoundError(NotFoundError):
@@ -480,10 +514,12 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
     domain.NotACustomer: NotACustomerError,
     domain.CannotDisableSelf: CannotDisableSelfError,
     domain.LoginLocked: TooManyAttemptsError,
+    domain.InvalidResetCode: InvalidResetCodeError,
     domain.GoalNotFound: GoalNotFoundError,
     domain.GoalLimitReached: GoalLimitError,
     domain.RoundUpTaken: RoundUpTakenError,
     domain.PayeeNotFound: PayeeNotFoundError,
+    domain.NotificationNotFound: NotificationNotFoundError,
     domain.PayeeExists: PayeeExistsError,
     domain.PayeeLimitReached: PayeeLimitError,
     domain.NameCheckFailed: NameCheckFailedError,
@@ -497,6 +533,8 @@ DOMAIN_ERRORS: dict[type[domain.DomainError], type[ApiError]] = {
     domain.DailyLimitExceeded: DailyLimitExceededError,
     domain.LoanNotFound: LoanNotFoundError,
     domain.Overpayment: OverpaymentError,
+    domain.StatementNotFound: StatementNotFoundError,
+    domain.ReportNotFound: ReportNotFoundError,
 }
 
 

@@ -305,6 +305,7 @@ def operation(
     text: str | None = None,
     optional_security: str | None = None,
     accepted: tuple[type[Schema], str] | None = None,
+    files: Iterable[str] = (),
 ) -> Callable:
     """Document one view: its input, its answer and every error it can give.
 
@@ -314,6 +315,8 @@ def operation(
     ``optional_security`` names a security scheme a public view may require.
     ``accepted``: the schema and meaning of a second success answer, 202 (a
     large movement that waits for a banker's approval).
+    ``files``: media types of a success answer that is a file (binary),
+    beside ``response``'s JSON or, with no ``response``, instead of it.
     """
     described = dict(errors) if isinstance(errors, Mapping) else {}
     statuses = set(errors) | set(ALWAYS)
@@ -367,6 +370,17 @@ def operation(
             success=True,
         )
     )
+    # Several content types of one status merge into one response (OAS 3).
+    for media_type in files:
+        decorators.append(
+            bp.alt_response(
+                status,
+                schema={"type": "string", "format": "binary"},
+                content_type=media_type,
+                description=HTTPStatus(status).phrase,
+                success=True,
+            )
+        )
     if accepted is not None:
         decorators.append(
             bp.alt_response(

@@ -71,3 +71,24 @@ def make_app(config: type | None = None, client: Any = None):
         config or TestConfig,
         mongo_client=client or memory_client(),
     )
+
+
+def sent_reset_code(app, username: str) -> str | None:
+    """The code of the newest password reset message queued for ``username``
+    (read from the outbox, as the console sender would print it), or None."""
+    import re
+
+    # Past any recording or fault-injecting wrapper: a test's look, not the app's.
+    database = app.extensions["mongo_db"]
+    while hasattr(database, "_database"):
+        database = database._database
+    user = database["users"].find_one({"username": username})
+    if user is None:
+        return None
+    messages = database["notifications"].find(
+        {"user_id": user["_id"], "event": "password_reset_code"},
+        sort=[("created_at", -1), ("_id", -1)],
+        limit=1,
+    )
+    found = [re.search(r"\b[0-9]{8}\b", m["body"] or "") for m in messages]
+    return found[0].group() if found and found[0] else None

@@ -42,6 +42,7 @@ OWNER_OR_STAFF = "owner_or_staff"
 DOCS = {
     "docs.static": "/docs/assets/swagger-ui.css",
     "static": "/static/redoc/redoc.standalone.js",
+    "web.asset": "/app/assets/main.js",
 }
 
 
@@ -224,6 +225,11 @@ ROUTES = {
     ("GET", "/redoc"): (PUBLIC, 200, None, False),
     ("GET", "/docs/assets/<path:filename>"): (PUBLIC, 200, None, False),
     ("GET", "/static/<path:filename>"): (PUBLIC, 200, None, False),
+    # The web front end: one public page for every /app/ path, and its files.
+    ("GET", "/app"): (PUBLIC, 200, None, False),
+    ("GET", "/app/"): (PUBLIC, 200, None, False),
+    ("GET", "/app/<path:path>"): (PUBLIC, 200, None, False),
+    ("GET", "/app/assets/<path:filename>"): (PUBLIC, 200, None, False),
     ("POST", "/auth/register"): (PUBLIC, 201, new_user, False),
     ("POST", "/auth/login"): (
         PUBLIC,
@@ -234,6 +240,31 @@ ROUTES = {
     ("POST", "/auth/refresh"): (ANY_USER, 200, "refresh", False),
     ("POST", "/auth/logout"): (ANY_USER, 204, None, False),
     ("GET", "/auth/me"): (ANY_USER, 200, None, False),
+    ("PATCH", "/auth/me"): (
+        ANY_USER,
+        200,
+        lambda w, who: {"json": {"full_name": f"Matrix {who}"}},
+        False,
+    ),  # fmt: skip
+    ("POST", "/auth/password-reset"): (
+        PUBLIC,
+        202,
+        lambda w, who: {"json": {"username": "carol"}},
+        False,
+    ),  # fmt: skip
+    # No code was sent: refused for the code (the same 400 for everyone).
+    ("POST", "/auth/password-reset/confirm"): (
+        PUBLIC,
+        400,
+        lambda w, who: {
+            "json": {
+                "username": "carol",
+                "code": "00000000",
+                "new_password": "another-Passphrase-9",
+            }
+        },
+        False,
+    ),  # fmt: skip
     ("GET", "/auth/logins"): (ANY_USER, 200, None, False),
     ("POST", "/auth/change-password"): (ANY_USER, 204, change_password, False),
     ("GET", "/balance"): (CUSTOMER, 200, None, False),
@@ -249,6 +280,39 @@ ROUTES = {
     ("POST", "/withdraw"): (CUSTOMER, 201, amount, False),
     ("POST", "/transfers"): (CUSTOMER, 201, transfer, False),
     ("GET", "/transactions"): (CUSTOMER, 200, None, False),
+    # Statements (<month>: the current month) and analytics.
+    ("GET", "/accounts/<account_number>/statements"): (CUSTOMER, 200, None, True),
+    ("GET", "/accounts/<account_number>/statements/<month>"): (
+        CUSTOMER,
+        200,
+        None,
+        True,
+    ),  # fmt: skip
+    ("GET", "/banker/accounts/<account_number>/statements"): (
+        STAFF_READ,
+        200,
+        None,
+        False,
+    ),  # fmt: skip
+    ("GET", "/banker/accounts/<account_number>/statements/<month>"): (
+        STAFF_READ,
+        200,
+        None,
+        False,
+    ),  # fmt: skip
+    ("GET", "/analytics/monthly"): (CUSTOMER, 200, None, False),
+    ("GET", "/analytics/monthly.png"): (CUSTOMER, 200, None, False),
+    ("GET", "/analytics/monthly.svg"): (CUSTOMER, 200, None, False),
+    ("GET", "/dashboard"): (CUSTOMER, 200, None, False),
+    ("GET", "/notifications"): (CUSTOMER, 200, None, False),
+    ("POST", "/notifications/<notification_id>/read"): (CUSTOMER, 200, None, True),
+    ("GET", "/notifications/preferences"): (CUSTOMER, 200, None, False),
+    ("PATCH", "/notifications/preferences"): (
+        CUSTOMER,
+        200,
+        lambda w, who: {"json": {"email": False}},
+        False,
+    ),  # fmt: skip
     ("GET", "/payees"): (CUSTOMER, 200, None, False),
     ("POST", "/payees"): (CUSTOMER, 201, new_payee, False),
     ("GET", "/payees/<payee_id>"): (CUSTOMER, 200, None, True),
@@ -286,11 +350,17 @@ ROUTES = {
     ("POST", "/scheduled-transfers/<order_id>/cancel"): (CUSTOMER, 200, None, True),
     ("GET", "/limits"): (CUSTOMER, 200, None, False),
     ("PATCH", "/limits"): (
-        CUSTOMER, 200, lambda w, who: {"json": {"daily_limit": "100.00"}}, False,
+        CUSTOMER,
+        200,
+        lambda w, who: {"json": {"daily_limit": "100.00"}},
+        False,
     ),  # fmt: skip
     ("GET", "/loan-products"): (ANY_USER, 200, None, False),
     ("POST", "/banker/loan-products"): (
-        BANKER, 201, lambda w, who: {"json": LOAN_PRODUCT}, False,
+        BANKER,
+        201,
+        lambda w, who: {"json": LOAN_PRODUCT},
+        False,
     ),  # fmt: skip
     ("GET", "/loans"): (CUSTOMER, 200, None, False),
     ("POST", "/loans"): (CUSTOMER, 201, new_loan, False),
@@ -301,7 +371,10 @@ ROUTES = {
     ("GET", "/banker/loans"): (STAFF_READ, 200, None, False),
     ("POST", "/banker/loans/<loan_id>/approve"): (BANKER, 200, None, False),
     ("POST", "/banker/loans/<loan_id>/reject"): (
-        BANKER, 200, lambda w, who: {"json": {"reason": "No"}}, False,
+        BANKER,
+        200,
+        lambda w, who: {"json": {"reason": "No"}},
+        False,
     ),  # fmt: skip
     ("POST", "/banker/loans/<loan_id>/disburse"): (BANKER, 200, None, False),
     ("GET", "/banker/jobs"): (STAFF_READ, 200, None, False),
@@ -315,13 +388,23 @@ ROUTES = {
     ("GET", "/banker/approvals"): (STAFF_READ, 200, None, False),
     ("POST", "/banker/approvals/<approval_id>/approve"): (BANKER, 200, None, False),
     ("POST", "/banker/approvals/<approval_id>/reject"): (
-        BANKER, 200, lambda w, who: {"json": {"reason": "No"}}, False,
+        BANKER,
+        200,
+        lambda w, who: {"json": {"reason": "No"}},
+        False,
     ),  # fmt: skip
     ("POST", "/banker/reviews/<review_id>/close"): (
-        BANKER, 200, lambda w, who: {"json": {"outcome": "legitimate"}}, False,
+        BANKER,
+        200,
+        lambda w, who: {"json": {"outcome": "legitimate"}},
+        False,
     ),  # fmt: skip
     ("GET", "/banker/ledger/check"): (STAFF_READ, 200, None, False),
     ("GET", "/banker/ledger/summary"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/users"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/users/<user_id>"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/reports/monthly"): (STAFF_READ, 200, None, False),
+    ("GET", "/banker/reports/logins"): (STAFF_READ, 200, None, False),
     ("GET", "/audit/events"): (STAFF_READ, 200, None, False),
     ("GET", "/audit/verify"): (STAFF_READ, 200, None, False),
     ("POST", "/banker/staff"): (BANKER, 201, new_staff, False),
@@ -375,15 +458,27 @@ def app_routes(app) -> list[tuple[str, str, str]]:
     return sorted(routes)
 
 
-ALL_ROUTES = app_routes(
-    make_app()
-)
+ALL_ROUTES = app_routes(make_app())
 
 
 def test_every_route_has_an_entry():
     missing = [(m, r) for m, r, _ in ALL_ROUTES if (m, r) not in ROUTES]
     assert missing == []
     assert len(ROUTES) == len(ALL_ROUTES)
+
+
+def customer_notification(world: World) -> str:
+    """The id of an in-app notification of the customer's (queued once)."""
+    from app.core import notifications
+    from app.db import get_db
+
+    with world.app.app_context():
+        user = UserModel().find_by_id(world.customer_id)
+        notifications.queue(user, "matrix", "matrix", "Matrix", "A notification.")
+        found = get_db()["notifications"].find_one(
+            {"user_id": user["_id"], "channel": "in_app"}
+        )
+    return str(found["_id"])
 
 
 def call(world: World, method: str, rule: str, endpoint: str, who: str):
@@ -396,7 +491,10 @@ def call(world: World, method: str, rule: str, endpoint: str, who: str):
     path = path.replace("<order_id>", world.order_id)
     path = path.replace("<review_id>", world.review_id)
     path = path.replace("<approval_id>", world.approval_id)
+    if "<notification_id>" in path:
+        path = path.replace("<notification_id>", customer_notification(world))
     path = path.replace("<name>", "audit_movements")
+    path = path.replace("<month>", utc_now().strftime("%Y-%m"))  # BANK_TIMEZONE UTC
     # Each loan route acts on a loan in the state it needs.
     loan_state = "submitted"
     if rule.endswith("/disburse"):

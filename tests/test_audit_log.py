@@ -1055,6 +1055,7 @@ def test_indexes_serve_the_filters_the_sealer_and_the_verifier(audit):
 def test_model_has_no_way_to_change_or_remove_entries():
     public = {name for name in dir(AuditModel) if not name.startswith("_")}
     assert public == {
+        "actions_between",  # reads only (the notifications' sweep)
         "append",
         "append_once",  # inserts only: an _id already there is left alone
         "build",  # writes nothing

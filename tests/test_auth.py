@@ -184,7 +184,9 @@ def test_me_returns_profile(client, customer):
     response = client.get("/auth/me", headers=customer["headers"])
     assert response.status_code == 200
     body = response.get_json()
-    assert set(body) == {"id", "username", "role", "email", "full_name", "created_at"}
+    assert set(body) == {
+        "id", "username", "role", "email", "full_name", "phone", "created_at"
+    }  # fmt: skip
     assert body["id"] == customer["user"]["id"]
     assert body["email"] is None and body["full_name"] is None
 

@@ -4,88 +4,23 @@ Needs Debian's chromium and chromium-driver (``.ci/run`` installs them). The
 test is skipped when they are missing, except under CI, where that fails.
 """
 
-import os
-import shutil
-import tempfile
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser import chromium, hosts_requested, performance_messages
+from tests.browser import wait as _wait
 from tests.factories import fund
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# Without the networking flags Chromium keeps dialling Google's hosts, which
-# this closed network refuses.
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,1000",
-)
-
-
-def _browser_missing() -> str | None:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.path.exists(path):
-            return f"{path} is not installed (apt-get install chromium chromium-driver)"
-    return None
 
 
 @pytest.fixture
 def browser():
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser test: {missing}")
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    # Every request the page makes, to prove it never leaves the server.
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def _wait(driver):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, 30)
+    with chromium() as driver:
+        yield driver
 
 
 def _hosts_requested(driver) -> set[str]:
-    """Hosts the page sent requests to; ones the browser blocked don't count."""
-    import json
-
-    hosts, blocked = {}, set()
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        params = message["params"]
-        if message["method"] == "Network.requestWillBeSent":
-            url = params["request"]["url"]
-            if url.startswith("http"):
-                hosts[params["requestId"]] = urlsplit(url).netloc
-        elif message["method"] == "Network.loadingFailed" and params.get(
-            "blockedReason"
-        ):
-            blocked.add(params["requestId"])
-    return {host for request, host in hosts.items() if request not in blocked}
+    return hosts_requested(performance_messages(driver))
 
 
 def test_swagger_ui_authorizes_and_executes_get_balance(

@@ -16,6 +16,7 @@ import pytest
 
 from app.commands import run_recovery
 from app.config import TestConfig
+from app.core import password_reset
 from app.models import utc_now
 from app.models.account import WITH_HOLDS, WITH_PENDING_RECORDS
 from app.models.audit import seal
@@ -23,7 +24,7 @@ from tests import faults
 from tests import query_recorder as qr
 from tests.conftest import PASSWORD, register
 from tests.factories import auth_headers, login_headers, make_user
-from tests.helpers import make_app
+from tests.helpers import make_app, sent_reset_code
 
 # Queries that read a whole collection on purpose: (collection, caller) -> why.
 ALLOWED_SCANS = {
@@ -33,6 +34,9 @@ ALLOWED_SCANS = {
     ),
     ("transactions", "app.models.reconciliation.check"): (
         "the ledger check replays every journal entry of every account"
+    ),
+    ("jobs", "app.models.job.last_runs"): (
+        "GET /banker/jobs shows every job's last run: one small document per job"
     ),
 }
 
@@ -64,6 +68,8 @@ COLLECTIONS = {
     "login_attempts",
     "login_failures",
     "approvals",
+    "notifications",
+    "password_resets",
     "payees",
     "reviews",
     "transactions",
@@ -198,6 +204,34 @@ def drive(app) -> None:
     ok(client.get("/banker/ledger/check", headers=k))
     ok(client.get("/banker/ledger/summary", headers=auditor))
 
+    # The directory with each filter alone and together, one user; the reports.
+    for params in [
+        {},
+        {"role": "customer"},
+        {"active": "true"},
+        {"active": "false"},
+        {"q": "al"},
+        {"role": "customer", "active": "false", "q": "b"},
+        {"role": "banker", "active": "true"},
+    ]:
+        pages(client, "/banker/users", auditor, params)
+    ok(client.get(f"/banker/users/{alice['user']['id']}", headers=auditor))
+    # A loan paid out, so the report reads what loans owe from the journal.
+    # fmt: off
+    product = ok(client.post("/banker/loan-products", headers=k, json={
+        "name": "Index loan", "annual_rate": "6.00", "min_amount": "100.00",
+        "max_amount": "5000.00", "min_term_months": 1, "max_term_months": 24}), 201)
+    loan = ok(client.post("/loans", headers=a, json={
+        "product_id": product["id"], "amount": "500.00", "term_months": 6}), 201)
+    ok(client.post(f"/banker/loans/{loan['id']}/approve", headers=k))
+    ok(client.post(f"/banker/loans/{loan['id']}/disburse", headers=k))
+    # fmt: on
+    this_month = utc_now().strftime("%Y-%m")
+    ok(client.get("/banker/reports/monthly", headers=auditor))
+    ok(client.get("/banker/reports/monthly", headers=auditor,
+                  query_string={"month": this_month, "format": "csv"}))  # fmt: skip
+    ok(client.get("/banker/reports/logins", headers=auditor))
+
     # Flagged movements: a large one, the reviews by status, a close, the flags.
     ok(client.post("/deposit", headers=a, json={"amount": "5000.00"}), 201)
     for params in [{}, {"status": "open"}, {"status": "closed"}]:
@@ -223,6 +257,7 @@ def drive(app) -> None:
             client.post(path, headers=headers, json=body)
         faults.uninstall(app, faulty)
     ok(client.post("/deposit", headers=died, json={"amount": "3.00"}), 201)
+    drive_statements(client, a, k, a_number)  # a transfer's leg not yet journalled
     with app.app_context():
         run_recovery()
     assert app.test_cli_runner().invoke(args=["ledger", "recover"]).exit_code == 0
@@ -242,12 +277,70 @@ def drive(app) -> None:
     ok(client.get("/audit/verify", headers=auditor))
     ok(client.get("/health"))
 
+    # Profile and password reset: a request for a known and an unknown name,
+    # a wrong code, a confirmation that dies after taking its code (finished
+    # by the recovery), then one that goes through.
+    c = login_headers(client, "carla", PASSWORD)
+    ok(client.patch("/auth/me", headers=c, json={"email": "carla@example.com"}))
+    reset, confirm = "/auth/password-reset", "/auth/password-reset/confirm"
+    for name in ("carla", "nobody"):
+        ok(client.post(reset, json={"username": name}), 202)
+    code = sent_reset_code(app, "carla")
+    guess = {"username": "carla", "code": f"{(int(code) + 1) % 10**8:08d}",
+             "new_password": PASSWORD + "-3"}  # fmt: skip
+    assert client.post(confirm, json=guess).status_code == 400
+    faulty = faults.install(app, crash_after=1)
+    with pytest.raises(faults.Crash):
+        client.post(confirm, json={**guess, "code": code})
+    faults.uninstall(app, faulty)
+    with app.app_context():
+        assert password_reset.count_stale(timedelta(0)) == 1
+        assert password_reset.finish_stale(timedelta(0)) == 1
+    ok(client.post(reset, json={"username": "carla"}), 202)
+    again = {**guess, "code": sent_reset_code(app, "carla"), "new_password": PASSWORD}
+    ok(client.post(confirm, json=again), 204)
+
     # Password change and logout end sessions; a revoked token is refused.
     change = {"current_password": PASSWORD, "new_password": PASSWORD + "-2"}
     ok(client.post("/auth/change-password", headers=a, json=change), 204)
     b = login_headers(client, "bobby", PASSWORD)  # disabling ended bob's sessions
     ok(client.post("/auth/logout", headers=b), 204)
     assert client.get("/balance", headers=b).status_code == 401
+
+    # Notifications: the job derives every kind of event from the records above
+    # (a second run re-reads its overlap) and sends; the customer reads them.
+    drive_notifications(app, client, a, k)
+
+
+def drive_notifications(app, client, customer, banker) -> None:
+    """The notifications job twice and a later day, then the customer's routes."""
+    from app.controllers.jobs import context
+    from app.core import jobs
+
+    for _ in range(2):
+        ok(client.post("/banker/jobs/notifications/run", headers=banker))
+    with app.app_context():
+        jobs.run_job("notifications", context(utc_now() + timedelta(days=400)))
+    ok(client.get("/banker/jobs", headers=banker))
+    pages(client, "/notifications", customer, {})
+    first = ok(client.get("/notifications", headers=customer))["items"][0]["id"]
+    ok(client.post(f"/notifications/{first}/read", headers=customer))
+    ok(client.get("/notifications/preferences", headers=customer))
+    prefs = {"email": False, "sms": True}
+    ok(client.patch("/notifications/preferences", headers=customer, json=prefs))
+
+
+def drive_statements(client, customer, banker, number: str) -> None:
+    """Statements (the months, this month in each format), analytics, the
+    dashboard."""
+    month = utc_now().strftime("%Y-%m")  # BANK_TIMEZONE is UTC
+    for prefix, headers in (("", customer), ("/banker", banker)):
+        pages(client, f"{prefix}/accounts/{number}/statements", headers, {})
+        for query in ({}, {"format": "csv"}, {"format": "pdf"}):
+            path = f"{prefix}/accounts/{number}/statements/{month}"
+            ok(client.get(path, headers=headers, query_string=query))
+    for path in ("/analytics/monthly", "/analytics/monthly.svg", "/dashboard"):
+        ok(client.get(path, headers=customer))
 
 
 def drive_approvals(app, client, customer, banker, auditor, target) -> None:

@@ -92,7 +92,8 @@ def test_banker_lists_and_runs_jobs_over_http(app, client, banker, auditor):
     names = [item["name"] for item in listed.get_json()["items"]]
     assert names == [
         "scheduled_transfers", "ledger_recovery", "round_ups", "loan_interest",
-        "audit_movements", "flag_movements", "approvals",
+        "audit_movements", "flag_movements", "approvals", "monthly_report",
+        "notifications",
     ]  # fmt: skip
     assert all(item["last_run_at"] is None for item in listed.get_json()["items"])
     ran = client.post("/banker/jobs/audit_movements/run", headers=banker["headers"])

@@ -15,7 +15,7 @@ from tests.conftest import register
 from tests.helpers import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
-OFF = _FastPaths(id_lookup=False, cursor_read=False)
+OFF = _FastPaths(id_lookup=False, cursor_read=False, aggregate=False)
 
 
 def scratch(docs: int = 12):
@@ -44,7 +44,9 @@ def test_only_app_db_imports_the_in_memory_backend():
 
 def test_the_pinned_backend_gets_both_shortcuts():
     """A silent fall-back would cost a scan per id look-up: catch it here."""
-    assert db_module._fast_paths() == _FastPaths(id_lookup=True, cursor_read=True)
+    assert db_module._fast_paths() == _FastPaths(
+        id_lookup=True, cursor_read=True, aggregate=True
+    )
 
 
 def test_probe_turns_the_id_shortcut_off_when_the_store_changed(monkeypatch, caplog):
@@ -71,6 +73,31 @@ def test_probe_turns_the_cursor_shortcut_off_when_it_disagrees(monkeypatch):
     # As if the factory had started applying the skip itself.
     monkeypatch.setattr(db_module, "_fast_read", lambda cursor: read(cursor)[1:])
     assert db_module._fast_paths.__wrapped__().cursor_read is False
+
+
+def test_probe_turns_the_aggregation_shortcut_off_when_it_disagrees(monkeypatch):
+    evaluate = db_module._aggregate
+    # As if the evaluator had started dropping a group.
+    monkeypatch.setattr(
+        db_module, "_aggregate", lambda docs, pipeline: evaluate(docs, pipeline)[1:]
+    )
+    assert db_module._fast_paths.__wrapped__().aggregate is False
+
+
+def test_probe_turns_the_aggregation_shortcut_off_when_the_store_changed(monkeypatch):
+    def documents_of(collection):
+        raise AttributeError("'CollectionStore' object has no attribute '_documents'")
+
+    monkeypatch.setattr(db_module, "_documents_of", documents_of)
+    assert db_module._fast_paths.__wrapped__().aggregate is False
+
+
+def test_without_the_shortcut_aggregations_go_to_mongomock(monkeypatch):
+    monkeypatch.setattr(db_module, "_fast_paths", lambda: OFF)
+    monkeypatch.setattr(db_module, "_aggregate", None)  # never called
+    collection = _LockedCollection(scratch())
+    pipeline = [{"$match": {"g": 1}}, {"$group": {"_id": "$g", "n": {"$sum": 1}}}]
+    assert collection.aggregate(pipeline) == [{"_id": 1, "n": 4}]
 
 
 def test_a_cursor_without_the_expected_internals_is_read_the_public_way():

@@ -13,10 +13,15 @@ DOC_ENDPOINTS = {
     "docs.swagger_ui",
     "docs.redoc",
     "docs.static",
+    # The web front end's page and assets (app/views/web.py): HTML, not API.
+    "web.shell",
+    "web.asset",
 }
 PUBLIC = {
     ("post", "/auth/register"),
     ("post", "/auth/login"),
+    ("post", "/auth/password-reset"),
+    ("post", "/auth/password-reset/confirm"),
     ("get", "/health"),
     ("get", "/health/live"),
     ("get", "/health/ready"),

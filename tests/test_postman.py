@@ -66,7 +66,7 @@ def expected_statuses(item: dict) -> set[int]:
     )
     return {
         int(code)
-        for code in re.findall(r"expect(?:Json|Problem|Empty)\((\d{3})", script)
+        for code in re.findall(r"expect(?:Json|Problem|Empty|File)\((\d{3})", script)
     }
 
 

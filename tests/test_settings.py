@@ -106,12 +106,62 @@ CASES = {
     "FLAG_VELOCITY_COUNT": ("3", 3, "0",
                             "error: FLAG_VELOCITY_COUNT: 0 is out of range: use a "
                             "whole number from 1 to 1000"),
+    "NOTIFY_LARGE_AMOUNT": ("250.50", Decimal("250.50"), "0.001",
+                            "error: NOTIFY_LARGE_AMOUNT: '0.001' is not an amount: use "
+                            "a positive number with at most two decimal places, "
+                            "e.g. 1000000.00"),
+    "NOTIFY_MAX_ATTEMPTS": ("3", 3, "0",
+                            "error: NOTIFY_MAX_ATTEMPTS: 0 is out of range: use a "
+                            "whole number from 1 to 100"),
+    "NOTIFY_RETRY_SECONDS": ("5", 5, "1m",
+                             "error: NOTIFY_RETRY_SECONDS: '1m' is not a whole number "
+                             "from 1 to 86400"),
+    "EMAIL_BACKEND": ("SMTP", "smtp", "sendmail",
+                      "error: EMAIL_BACKEND: 'sendmail' is not one of console, smtp"),
+    "SMTP_HOST": ("mail.example.org", "mail.example.org", "mail server",
+                  "error: SMTP_HOST: 'mail server' is not an IP address or host "
+                  "name, e.g. 127.0.0.1"),
+    "SMTP_PORT": ("2525", 2525, "70000",
+                  "error: SMTP_PORT: 70000 is out of range: use a whole number from "
+                  "1 to 65535"),
+    "SMTP_USERNAME": ("bank", "bank", " bank",
+                      "error: SMTP_USERNAME: has spaces at an end or control "
+                      "characters"),
+    "SMTP_PASSWORD": ("mail-secret", "mail-secret", "mail-secret ",
+                      "error: SMTP_PASSWORD: is invalid: it has spaces at an end or "
+                      "control characters (value not shown)"),
+    "SMTP_STARTTLS": ("no", False, "tls",
+                      "error: SMTP_STARTTLS: 'tls' is not a boolean: use true/false, "
+                      "1/0 or yes/no"),
+    "MAIL_FROM": ("Bank <bank@example.org>", "Bank <bank@example.org>", "bank",
+                  "error: MAIL_FROM: 'bank' is not an email address: use e.g. "
+                  "bank@example.org or 'Bank <bank@example.org>'"),
+    "SMS_BACKEND": ("console", "console", "pigeon",
+                    "error: SMS_BACKEND: 'pigeon' is not one of console, twilio"),
+    "SMS_FROM": ("+15551234567", "+15551234567", "555-1234",
+                 "error: SMS_FROM: '555-1234' is not an E.164 phone number, e.g. "
+                 "+15551234567"),
+    "TWILIO_ACCOUNT_SID": ("AC" + "a" * 32, "AC" + "a" * 32, "SID",
+                           "error: TWILIO_ACCOUNT_SID: 'SID' is not a Twilio account "
+                           "SID: AC and 32 hex digits"),
+    "TWILIO_AUTH_TOKEN": ("twilio-token", "twilio-token", "twilio\ttoken",
+                          "error: TWILIO_AUTH_TOKEN: is invalid: it has spaces at an "
+                          "end or control characters (value not shown)"),
     "JOBS_INTERVAL_SECONDS": ("0", 0, "soon",
                               "error: JOBS_INTERVAL_SECONDS: 'soon' is not a whole "
                               "number from 0 to 86400"),
+    "REPORT_RECIPIENTS": (" ops@example.org, Audit@bank.example ",
+                          ("ops@example.org", "Audit@bank.example"),
+                          "ops@example.org,,audit@example.org",
+                          "error: REPORT_RECIPIENTS: '' is not an email address: "
+                          "use comma-separated bare addresses, e.g. "
+                          "ops@example.org,audit@example.org"),
     "LEDGER_PENDING_TIMEOUT": ("120", timedelta(minutes=2), "1.5",
                                "error: LEDGER_PENDING_TIMEOUT: '1.5' is not a whole "
                                "number from 1 to 315360000"),
+    "DEMO_DATA": ("YES", True, "demo",
+                  "error: DEMO_DATA: 'demo' is not a boolean: use true/false, 1/0 "
+                  "or yes/no"),
     "LEDGER_RECOVER_ON_START": ("0", False, "sometimes",
                                 "error: LEDGER_RECOVER_ON_START: 'sometimes' is not "
                                 "a boolean: use true/false, 1/0 or yes/no"),
@@ -161,7 +211,7 @@ CASES = {
                       "(value not shown)"),
 }  # fmt: skip
 SECRETS = {"JWT_SECRET_KEY", "AUDIT_SEAL_KEY", "BOOTSTRAP_BANKER_PASSWORD", "MONGO_URI",
-           "METRICS_TOKEN"}  # fmt: skip
+           "METRICS_TOKEN", "SMTP_PASSWORD", "TWILIO_AUTH_TOKEN"}  # fmt: skip
 
 
 def example_settings() -> set[str]:

@@ -3,6 +3,7 @@
 from flask import current_app
 
 from app.controllers import flag_rules, spending_rules
+from app.controllers.notifications import notify_rules, send_policy, senders
 from app.core import jobs
 from app.core.jobs import JobContext
 from app.models import utc_now
@@ -19,6 +20,10 @@ def context(now=None) -> JobContext:
         zone=current_app.config["BANK_TIMEZONE"],
         spending=spending_rules(),
         flags=flag_rules(),
+        notify=notify_rules(),
+        sending=send_policy(),
+        senders=senders(),
+        report_recipients=current_app.config["REPORT_RECIPIENTS"],
     )
 
 

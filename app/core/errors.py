@@ -131,6 +131,16 @@ class LoginLocked(RetryLater):
     message = "Too many failed logins for this username; try again later."
 
 
+class InvalidResetCode(DomainError):
+    """A password reset's code is wrong, used, expired, replaced or out of tries,
+    or no reset was asked for the username (one answer for all of them)."""
+
+    message = (
+        "The reset code is not valid: wrong, used, expired or replaced. Request "
+        "a new code."
+    )
+
+
 class GoalNotFound(DomainError):
     """No such goal, or not the caller's (the two look alike)."""
 
@@ -147,6 +157,12 @@ class RoundUpTaken(DomainError):
     """Another of the customer's goals already takes the round-ups."""
 
     message = "Another of your goals already takes the round-ups."
+
+
+class NotificationNotFound(DomainError):
+    """No such in-app notification of the caller's (the two look alike)."""
+
+    message = "Notification not found."
 
 
 class PayeeNotFound(DomainError):
@@ -194,6 +210,19 @@ class LoanNotFound(DomainError):
     """No such loan, or not the caller's (the two look alike)."""
 
     message = "Loan not found."
+
+
+class ReportNotFound(DomainError):
+    """No report for that month: it has not begun."""
+
+    message = "No report for that month: it has not begun."
+
+
+class StatementNotFound(DomainError):
+    """No statement for that month: it has not begun, or the account did not
+    exist yet."""
+
+    message = "No statement for that month."
 
 
 class Overpayment(DomainError):

@@ -247,6 +247,20 @@ def get_goal(
     return _view(doc, account, today_in(rules.zone, now))
 
 
+def open_goals(
+    goal_accounts: list[dict], *, rules: GoalRules, now: datetime | None = None
+) -> list[Goal]:
+    """Return the goals held in ``goal_accounts`` (an owner's goal accounts, read
+    already) that are not closed, in the order given: one read of the goals."""
+    docs = GoalModel().find_by_ids([account["_id"] for account in goal_accounts])
+    today = today_in(rules.zone, now)
+    return [
+        _view(docs[account["_id"]], account, today)
+        for account in goal_accounts
+        if account["_id"] in docs and docs[account["_id"]]["status"] != "closed"
+    ]
+
+
 def _own_goal(owner: dict, goal_id: str | ObjectId) -> dict:
     doc = GoalModel().find_owned(owner["_id"], goal_id)
     if doc is None:

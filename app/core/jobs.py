@@ -12,21 +12,27 @@ tests run the jobs on any date.
 """
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from app.core import (
     approvals,
     limits,
     loans,
+    notification_events,
+    notification_sending,
+    password_reset,
     recovery,
+    reports,
     reviews,
     roundups,
     scheduled_transfers,
 )
 from app.core.errors import JobNotFound
 from app.core.idempotency import settle_stale_keys
+from app.core.notification_events import NotifyRules
+from app.core.notification_sending import Sender, SendPolicy
 from app.core.reviews import FlagRules
 from app.core.spending import SpendingRules
 from app.models import utc_now
@@ -45,6 +51,12 @@ class JobContext:
     zone: str  # BANK_TIMEZONE
     spending: SpendingRules
     flags: FlagRules  # FLAG_AMOUNT, FLAG_VELOCITY_COUNT
+    # The notifications job: what to notify, how to retry, each channel's sender.
+    notify: NotifyRules | None = None
+    sending: SendPolicy | None = None
+    senders: Mapping[str, Sender] = field(default_factory=dict)
+    # The monthly report's addresses (REPORT_RECIPIENTS; empty: no mail).
+    report_recipients: tuple[str, ...] = ()
 
     @property
     def stale_after(self) -> timedelta:
@@ -82,13 +94,20 @@ def _recover(context: JobContext) -> Outcome:
     counts = recovery.recover(timeout)
     keys = settle_stale_keys(timeout)
     judged = limits.settle_stale(timeout)
+    resets = password_reset.finish_stale(timeout)
     done = counts["finished"] + counts["aborted"] + counts["released"] + keys + judged
+    done += resets
     return Outcome(done=done, failed=counts["failed"])
 
 
 def _stale_work(context: JobContext) -> int:
     cutoff = utc_now() - context.stale_after
-    return len(IdempotencyModel().stale(cutoff)) + len(DailyUsageModel().stale(cutoff))
+    resets = password_reset.count_stale(context.stale_after)
+    return (
+        len(IdempotencyModel().stale(cutoff))
+        + len(DailyUsageModel().stale(cutoff))
+        + resets
+    )
 
 
 def _round_ups(context: JobContext) -> Outcome:
@@ -128,6 +147,35 @@ def _flag(context: JobContext) -> Outcome:
     return Outcome(done=opened + reviews.finish_freezes(), failed=0)
 
 
+def _monthly_report(context: JobContext) -> Outcome:
+    queued = reports.mail_monthly_report(
+        context.now,
+        context.zone,
+        context.report_recipients,
+        context.spending.currency,
+    )
+    return Outcome(done=queued, failed=0)
+
+
+def _notify(context: JobContext) -> Outcome:
+    # The sweeps read the records up to the real clock (a feed moved into the
+    # future would pass over what is written meanwhile); overdue instalments
+    # and the sends are judged at the job's time.
+    # A sweep that stops (the database, a record it cannot read) must not hold
+    # back the sends of what is queued already: it is counted and logged.
+    queued = stopped = 0
+    if context.notify is not None:
+        try:
+            queued = notification_events.derive(context.notify, day_of=context.now)
+        except Exception:  # noqa: BLE001 - the next run sweeps again
+            log.exception("notifications: deriving the events stopped")
+            stopped = 1
+    if context.sending is None:
+        return Outcome(done=queued, failed=stopped)
+    sent = notification_sending.send_due(context.senders, context.sending, context.now)
+    return Outcome(done=queued + sent.sent, failed=sent.failed + stopped)
+
+
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
@@ -139,8 +187,8 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "ledger_recovery",
-            "Finish or undo movements, keys and daily-limit reservations whose "
-            "request stopped.",
+            "Finish or undo movements, keys and daily-limit reservations, and "
+            "finish password resets, whose request stopped.",
             _recover,
             _stale_work,
         ),
@@ -180,6 +228,26 @@ JOBS: dict[str, Job] = {
             "approver stopped, release reservations left behind.",
             _approvals,
             lambda context: approvals.due_count(context.now),
+            always=True,
+        ),
+        # Before the notifications, so a report queued here is sent in the
+        # same pass.
+        Job(
+            "monthly_report",
+            "Mail the previous month's report (CSV attached) once to each "
+            "REPORT_RECIPIENTS address, on or after the 1st.",
+            _monthly_report,
+            lambda context: reports.report_due(
+                context.now, context.zone, context.report_recipients
+            ),
+        ),
+        Job(
+            "notifications",
+            "Queue the notifications of the events recorded since the last run, "
+            "then send every message due (retried with backoff, dead after "
+            "NOTIFY_MAX_ATTEMPTS).",
+            _notify,
+            lambda context: notification_sending.due_count(context.now),
             always=True,
         ),
     )

@@ -264,9 +264,17 @@ def _pay_order(
                 moved_id = done.movement.movement_id
                 run = {"status": "succeeded", "transfer_id": moved_id, "reason": None}
         if recorded is None:
-            model.record_run(
-                order, {"due_date": due.isoformat(), **run, "attempted_at": utc_now()}
+            # Whether this failure suspends the order, kept with the run: the
+            # notification of a suspension is derived from the runs.
+            suspends = (
+                run["status"] == "failed"
+                and order["failures_in_a_row"] + 1 >= SUSPEND_AFTER
             )
+            model.record_run(
+                order,
+                {"due_date": due.isoformat(), **run, "attempted_at": utc_now(),
+                 "suspends": suspends},
+            )  # fmt: skip
         n = order["next_index"] + 1
         following = occurrence(
             date.fromisoformat(order["start_date"]), _recurrence(order), n

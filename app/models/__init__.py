@@ -1,6 +1,9 @@
 """Model classes, one per collection, plus the ledger that moves money."""
 
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -19,10 +22,27 @@ class AlreadyTaken(Exception):
     """
 
 
+# How far the clock of this thread (context) runs from the real one: zero but
+# inside :func:`clock_from`, which the demo-data seeder uses to write a history
+# that happened over months. The clock still ticks there, so every wait and
+# watermark that needs time to pass keeps working.
+_clock_offset: ContextVar[timedelta] = ContextVar("clock_offset", default=timedelta(0))
+
+
 def utc_now() -> datetime:
     """Return the current UTC time at BSON's millisecond precision."""
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) + _clock_offset.get()
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@contextmanager
+def clock_from(moment: datetime) -> Iterator[None]:
+    """Run the block with this context's clock starting at ``moment`` (aware)."""
+    token = _clock_offset.set(moment - datetime.now(UTC))
+    try:
+        yield
+    finally:
+        _clock_offset.reset(token)
 
 
 def to_object_id(value: str | ObjectId) -> ObjectId | None:

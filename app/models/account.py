@@ -216,9 +216,7 @@ class AccountModel:
     def with_reservations(self) -> list[dict]:
         """Return every account holding a reservation: its id, owner, reservations."""
         return list(
-            self.collection.find(
-                WITH_RESERVATIONS, {"user_id": 1, "reservations": 1}
-            )
+            self.collection.find(WITH_RESERVATIONS, {"user_id": 1, "reservations": 1})
         )
 
     def holding(self, reservation_id: ObjectId) -> dict | None:
@@ -254,6 +252,40 @@ class AccountModel:
         return keyset_page(
             self.collection, {"user_id": user_id, **NOT_A_GOAL}, limit, after
         )
+
+    def all_for_user(self, user_id: ObjectId) -> list[dict]:
+        """Return every account the user owns (any kind or status), newest first.
+
+        A customer holds few: MAX_ACCOUNTS_PER_CUSTOMER, their goals and loans.
+        """
+        return list(
+            self.collection.find(
+                {"user_id": user_id}, sort=[("created_at", -1), ("_id", -1)]
+            )
+        )
+
+    def listed_for_user(self, user_id: ObjectId) -> list[dict]:
+        """Return every account GET /accounts lists for the user (goals aside),
+        newest first: a customer holds MAX_ACCOUNTS_PER_CUSTOMER and loans."""
+        return list(
+            self.collection.find(
+                {"user_id": user_id, **NOT_A_GOAL},
+                sort=[("created_at", -1), ("_id", -1)],
+            )
+        )
+
+    def count_listed(self, user_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        """Count, per user among ``user_ids``, the accounts GET /accounts lists
+        (goals aside): one aggregation for a whole page of users."""
+        if not user_ids:
+            return {}
+        found = self.collection.aggregate(
+            [
+                {"$match": {"user_id": {"$in": list(user_ids)}, **NOT_A_GOAL}},
+                {"$group": {"_id": "$user_id", "accounts": {"$sum": 1}}},
+            ]
+        )
+        return {doc["_id"]: doc["accounts"] for doc in found}
 
     def ids_for_user(self, user_id: ObjectId) -> list[ObjectId]:
         """Return the ids of every account the user owns."""

@@ -432,6 +432,14 @@ class AuditModel:
                 have.add(ObjectId(moved))
         return have
 
+    def actions_between(
+        self, actions: Iterable[str], since: datetime, until: datetime
+    ) -> Any:
+        """Stream the entries of ``actions`` written in [since, until]."""
+        return self.collection.find(
+            {"action": {"$in": list(actions)}, "at": {"$gte": since, "$lte": until}}
+        )
+
     def find(self, entry_id: ObjectId) -> dict | None:
         """Return an entry by id, or None."""
         return self.collection.find_one({"_id": entry_id})

@@ -63,6 +63,10 @@ class GoalModel:
             [("user_id", ASCENDING), ("status", ASCENDING), *NEWEST],
             name="goals_by_status",
         )
+        # The notifications' sweep of goals completed in a window.
+        self.collection.create_index(
+            [("completed_at", ASCENDING)], name="goals_by_completion"
+        )
 
     # -- opening ---------------------------------------------------------------
 
@@ -123,6 +127,10 @@ class GoalModel:
         are simply absent)."""
         docs = self.collection.find({"_id": {"$in": list(goal_ids)}})
         return {doc["_id"]: doc for doc in docs}
+
+    def completed_between(self, since: datetime, until: datetime) -> Any:
+        """Stream the goals completed in [since, until]."""
+        return self.collection.find({"completed_at": {"$gte": since, "$lte": until}})
 
     def list_for_user(
         self,

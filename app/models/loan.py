@@ -62,6 +62,27 @@ class LoanModel:
         self.collection.create_index(
             [("status", ASCENDING), ("next_unpaid_on", ASCENDING)], name="loans_overdue"
         )
+        # The monthly report: loans by when their money went out.
+        self.collection.create_index(
+            [("disbursed_at", ASCENDING)], name="loans_by_disbursement"
+        )
+
+    def disbursed_between(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """Count the loans disbursed in [start, end) and sum their principal."""
+        found = self.collection.aggregate(
+            [
+                {"$match": {"disbursed_at": {"$gte": start, "$lt": end}}},
+                {"$group": {"_id": None, "count": {"$sum": 1},
+                            "cents": {"$sum": "$principal_cents"}}},
+            ]
+        )  # fmt: skip
+        return next(((doc["count"], doc["cents"]) for doc in found), (0, 0))
+
+    def ids_disbursed_before(self, end: datetime) -> list[ObjectId]:
+        """The ids of the loans disbursed before ``end`` (each also the id of
+        its ledger account), in one query."""
+        docs = self.collection.find({"disbursed_at": {"$lt": end}}, {"_id": 1})
+        return [doc["_id"] for doc in docs]
 
     def insert(self, doc: dict) -> dict:
         self.collection.insert_one(doc)

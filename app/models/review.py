@@ -103,6 +103,16 @@ class ReviewModel:
             {"$set": {"freeze_pending": False}},
         )
 
+    def count_opened(self, start: datetime, end: datetime) -> int:
+        """Count the reviews opened in [start, end)."""
+        found = self.collection.aggregate(
+            [
+                {"$match": {"created_at": {"$gte": start, "$lt": end}}},
+                {"$count": "n"},
+            ]
+        )
+        return next((doc["n"] for doc in found), 0)
+
     def list_page(
         self, limit: int, after: tuple | None = None, status: str | None = None
     ) -> tuple[list[dict], bool]:

@@ -47,6 +47,10 @@ class ScheduledTransferModel:
         self.runs.create_index(
             [("order_id", ASCENDING), ("due_date", ASCENDING)], unique=True
         )
+        # The notifications' sweep of the runs that failed in a window.
+        self.runs.create_index(
+            [("status", ASCENDING), ("created_at", ASCENDING)], name="runs_by_status"
+        )
 
     def create(self, doc: dict) -> dict:
         """Store a new order."""
@@ -237,6 +241,18 @@ class ScheduledTransferModel:
                 {"order_id": order["_id"], "due_date": run["due_date"]}
             )
         return doc
+
+    def find_many(self, order_ids: list[ObjectId]) -> list[dict]:
+        """The orders among ``order_ids``, in one query."""
+        if not order_ids:
+            return []
+        return list(self.collection.find({"_id": {"$in": list(set(order_ids))}}))
+
+    def failed_runs_between(self, since: datetime, until: datetime) -> Any:
+        """Stream the runs recorded ``failed`` in [since, until]."""
+        return self.runs.find(
+            {"status": "failed", "created_at": {"$gte": since, "$lte": until}}
+        )
 
     def list_runs(
         self, order_id: ObjectId, limit: int, after: tuple | None = None

@@ -21,6 +21,7 @@ from app.db import get_db
 from app.models import keyset_page, utc_now
 
 LOGIN_HISTORY_KEPT = timedelta(days=90)
+LOGIN_OUTCOMES = ("success", "failure", "locked", "disabled")
 
 
 class LoginThrottleModel:
@@ -91,6 +92,22 @@ class LoginAttemptModel:
         self.collection.create_index(
             [("username", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
         )
+        # The notifications' sweep: the successes in a window, and whether a
+        # user signed in before, and from that address and user agent.
+        self.collection.create_index(
+            [("outcome", ASCENDING), ("created_at", ASCENDING)], name="logins_by_time"
+        )
+        self.collection.create_index(
+            [("user_id", ASCENDING), ("outcome", ASCENDING),
+             ("created_at", ASCENDING), ("_id", ASCENDING)],
+            name="logins_of_user",
+        )  # fmt: skip
+        self.collection.create_index(
+            [("user_id", ASCENDING), ("outcome", ASCENDING), ("ip", ASCENDING),
+             ("user_agent", ASCENDING), ("created_at", ASCENDING),
+             ("_id", ASCENDING)],
+            name="logins_of_user_by_device",
+        )  # fmt: skip
         self.collection.create_index("expires_at", expireAfterSeconds=0)
 
     def record(
@@ -116,6 +133,57 @@ class LoginAttemptModel:
         }
         self.collection.insert_one(doc)
         return doc
+
+    def successes_between(self, since: datetime, until: datetime) -> Any:
+        """Stream the successful logins made in [since, until]."""
+        return self.collection.find(
+            {"outcome": "success", "created_at": {"$gte": since, "$lte": until}}
+        )
+
+    def first_success(
+        self, user_id: ObjectId, device: tuple[str | None, str | None] | None = None
+    ) -> dict | None:
+        """Return the user's earliest successful login still in the history, or
+        the earliest from ``device`` (an address and user agent), or None."""
+        query: dict = {"user_id": user_id, "outcome": "success"}
+        if device is not None:
+            query.update(ip=device[0], user_agent=device[1])
+        return self.collection.find_one(
+            query, sort=[("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+
+    def outcome_counts(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Count the attempts made in [start, end) by outcome (one aggregation)."""
+        found = self.collection.aggregate(
+            [
+                {"$match": {"outcome": {"$in": list(LOGIN_OUTCOMES)},
+                            "created_at": {"$gte": start, "$lt": end}}},
+                {"$group": {"_id": "$outcome", "n": {"$sum": 1}}},
+            ]
+        )  # fmt: skip
+        return {doc["_id"]: doc["n"] for doc in found}
+
+    def outcomes_by_period(self, boundaries: list[datetime]) -> list[dict]:
+        """Count the attempts by outcome in each period between ``boundaries``
+        (ascending instants): ``{"_id": <period start>, <outcome>: n, ...}`` for
+        each period with any, in one aggregation."""
+        found = self.collection.aggregate(
+            [
+                {"$match": {"outcome": {"$in": list(LOGIN_OUTCOMES)},
+                            "created_at": {"$gte": boundaries[0],
+                                           "$lt": boundaries[-1]}}},
+                {"$bucket": {
+                    "groupBy": "$created_at",
+                    "boundaries": boundaries,
+                    "output": {
+                        outcome: {"$sum": {"$cond": [
+                            {"$eq": ["$outcome", outcome]}, 1, 0]}}
+                        for outcome in LOGIN_OUTCOMES
+                    },
+                }},
+            ]
+        )  # fmt: skip
+        return list(found)
 
     def list_for_username(
         self, username: str, since: datetime, limit: int, after: tuple | None

@@ -127,6 +127,43 @@ class MeSchema(UserSchema):
 
     email = fields.String(required=True, allow_none=True)
     full_name = fields.String(required=True, allow_none=True)
+    # Users made before phones were kept have no field: null, like the others.
+    phone = fields.String(
+        required=True,
+        allow_none=True,
+        dump_default=None,
+        metadata={"example": "+14155550123"},
+    )
+
+
+# E.164: a plus sign, then 8 to 15 digits, the first not 0 (a country code).
+PHONE = re.compile(r"\A\+[1-9][0-9]{7,14}\Z")
+PROFILE_FIELDS = ("email", "full_name", "phone")
+
+
+class ProfileUpdateSchema(Schema):
+    """Profile fields to change; a null clears one. At least one field."""
+
+    email = fields.Email(
+        allow_none=True, validate=[validate.Length(max=254), plain_text]
+    )
+    full_name = fields.String(
+        allow_none=True, validate=[validate.Length(min=1, max=100), plain_text]
+    )
+    phone = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            PHONE, error="Must be an E.164 number: '+' and 8-15 digits."
+        ),
+        metadata={"example": "+14155550123"},
+    )
+
+    @validates_schema
+    def something_to_change(self, data: dict, **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError(
+                "Send at least one of: " + ", ".join(PROFILE_FIELDS) + "."
+            )
 
 
 class RegistrationSchema(Schema):
@@ -186,4 +223,5 @@ login_list_args_schema = PageArgsSchema()
 register_schema = RegisterSchema()
 login_schema = LoginSchema()
 me_schema = MeSchema()
+profile_update_schema = ProfileUpdateSchema()
 token_schema = TokenSchema()

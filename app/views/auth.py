@@ -5,21 +5,30 @@ from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import Blueprint
 
 from app.controllers import auth as controller
+from app.controllers import password_reset as reset_controller
+from app.controllers import profile as profile_controller
+from app.errors import InvalidJsonError, InvalidRequestError, InvalidResetCodeError
 from app.extensions import auth_rate, limiter
 from app.http import json_body, query_args
 from app.observability import escape_invisible
-from app.openapi import RATE_LIMITED, operation
+from app.openapi import RATE_LIMITED, describe, operation
 from app.schemas.auth import (
     AccessTokenSchema,
     ChangePasswordSchema,
     LoginAttemptPageSchema,
     LoginSchema,
     MeSchema,
+    ProfileUpdateSchema,
     RegisterSchema,
     RegistrationSchema,
     TokenSchema,
 )
 from app.schemas.common import PageArgsSchema
+from app.schemas.password_reset import (
+    PasswordResetAcceptedSchema,
+    PasswordResetConfirmSchema,
+    PasswordResetRequestSchema,
+)
 from app.security import roles_required
 
 bp = Blueprint(
@@ -107,6 +116,20 @@ def me():
     return controller.me(current_user), 200
 
 
+@bp.patch("/me")
+@operation(
+    bp,
+    200,
+    MeSchema,
+    body=ProfileUpdateSchema,
+    example={"email": "alice@example.com", "phone": "+14155550123"},
+)
+@roles_required()
+def update_me():
+    """Change the caller's email, full name or phone (null clears one)."""
+    return profile_controller.update_profile(current_user, json_body()), 200
+
+
 @bp.post("/change-password")
 @operation(
     bp,
@@ -128,6 +151,50 @@ def me():
 def change_password():
     """Replace the caller's password and end every other session."""
     controller.change_password(current_user, get_jwt(), json_body())
+    return "", 204
+
+
+@bp.post("/password-reset")
+@operation(
+    bp,
+    202,
+    PasswordResetAcceptedSchema,
+    body=PasswordResetRequestSchema,
+    auth=False,
+    errors=RATE_LIMITED,
+    example={"username": "alice"},
+)
+@_auth_limit
+def request_password_reset():
+    """Send a one-time code to the user's email, else phone (always 202).
+
+    The same answer, after the same work, whether or not the user exists or
+    can receive a code. The code lives 15 minutes; a new request replaces it.
+    """
+    return reset_controller.request_reset(json_body()), 202
+
+
+@bp.post("/password-reset/confirm")
+@operation(
+    bp,
+    204,
+    None,
+    body=PasswordResetConfirmSchema,
+    auth=False,
+    errors={
+        400: describe(InvalidResetCodeError, InvalidJsonError, InvalidRequestError),
+        **RATE_LIMITED,
+    },
+    example={
+        "username": "alice",
+        "code": "04711234",
+        "new_password": "a whole new passphrase",
+    },
+)
+@_auth_limit
+def confirm_password_reset():
+    """Set a new password with the code sent; every session of the user ends."""
+    reset_controller.confirm_reset(json_body())
     return "", 204
 
 
