@@ -582,6 +582,7 @@ def test_a_strangers_user_agent_reaches_the_login_history_escaped(client, custom
 
 PUBLIC = {"/health", "/openapi.json", "/docs", "/redoc", "/docs/assets/<path:filename>",
           "/static/<path:filename>", "/auth/register", "/auth/login",
+          "/auth/password-reset", "/auth/password-reset/confirm",
           # The web front end's page and files take no token.
           "/app", "/app/", "/app/<path:path>", "/app/assets/<path:filename>",
           # Probes take no token; /metrics takes METRICS_TOKEN, not a JWT
