@@ -40,8 +40,12 @@ demo: $(RUNTIME) ## like run, with the demo bank: three customers, six months of
 lint: $(DEV) ## ruff over the tree
 	$(BIN)/ruff check .
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each test file kept
+# in one process (module fixtures are built once); TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 2
+
 test: lint ## install the dev tools, lint, run the whole suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 newman: $(RUNTIME) ## the Postman collection against a live server (needs node)
 	bash scripts/newman.sh

@@ -702,7 +702,7 @@ def test_set_active_ignores_malformed_and_unknown_ids(app):
         assert UserModel().set_active(ObjectId(), False) is None
 
 
-@pytest.mark.parametrize("user_id", [str(ObjectId()), "nope", "0" * 25])
+@pytest.mark.parametrize("user_id", ["65a1b2c3d4e5f60718293a4b", "nope", "0" * 25])
 def test_unknown_or_malformed_user_is_404(client, banker, user_id):
     assert_problem(set_active(client, banker, user_id, False), 404, "user_not_found")
 

@@ -568,7 +568,7 @@ def test_bad_preferences_are_422_and_change_nothing(client, customer, body, fiel
 
 
 @pytest.mark.parametrize("method, path", [
-    ("get", "/notifications"), ("post", f"/notifications/{ObjectId()}/read"),
+    ("get", "/notifications"), ("post", "/notifications/65a1b2c3d4e5f60718293a4b/read"),
     ("get", "/notifications/preferences"), ("patch", "/notifications/preferences"),
 ])  # fmt: skip
 def test_staff_get_403_and_anonymous_401(client, banker, auditor, method, path):

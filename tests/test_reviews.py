@@ -442,7 +442,9 @@ def test_a_fraud_close_cut_short_before_its_freeze_is_finished_by_a_retry(
     assert db["audit_log"].count_documents({"action": "review_closed"}) == 0
 
 
-@pytest.mark.parametrize("review_id", [str(ObjectId()), "not-an-id", "0" * 25])
+@pytest.mark.parametrize(
+    "review_id", ["65a1b2c3d4e5f60718293a4b", "not-an-id", "0" * 25]
+)
 def test_an_unknown_or_malformed_review_is_404(client, banker, review_id):
     assert_problem(close(client, banker, review_id), 404, "review_not_found")
 
