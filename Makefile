@@ -48,7 +48,7 @@ test: lint ## install the dev tools, lint, run the whole suite
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 newman: $(RUNTIME) ## the Postman collection against a live server (needs node)
-	bash scripts/newman.sh
+	bash scripts/newman.sh $(NEWMAN_ARGS)
 
 bench: $(RUNTIME) ## throughput against a bare Flask + JWT ceiling (needs wrk)
 	$(BIN)/python bench/bench.py
