@@ -18,7 +18,7 @@ from app.config import (
     check_settings,
 )
 from app.db import init_db, is_memory_uri, ping_database
-from app.errors import register_error_handlers
+from app.error_handlers import register_error_handlers
 from app.extensions import jwt
 from app.http import BankFlask
 from app.observability import configure_logging, register_request_hooks

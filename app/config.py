@@ -6,367 +6,52 @@ not parse does not fall back to a default: the first one found is kept as
 gunicorn, the ``flask`` command) stops with one line,
 ``error: <VARIABLE>: <what is wrong>``. Secret values never appear in it.
 
-This module imports nothing from the ``app`` package, so gunicorn's master can
-check the settings (``gunicorn.conf.py``) without loading the application.
+The value parsers are in :mod:`app.settings_parsing`; this module keeps the
+list of settings. Neither imports anything else from the ``app`` package, so
+gunicorn's master can check the settings (``gunicorn.conf.py`` loads both files
+by path) without loading the application.
 """
 
-import ipaddress
 import os
-import re
-from collections.abc import Callable, Mapping
-from datetime import timedelta
-from decimal import Decimal, InvalidOperation
-from email.utils import parseaddr
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import limits
 from dotenv import load_dotenv
+
+# The parsers live in app.settings_parsing; the names the rest of the app
+# has always imported from app.config are re-exported here.
+from app.settings_parsing import (
+    FALSE_WORDS,  # noqa: F401 (re-exported)
+    MAX_SECONDS,
+    MONGO_SCHEMES,  # noqa: F401 (re-exported)
+    TRUE_WORDS,  # noqa: F401 (re-exported)
+    ConfigError,  # noqa: F401 (re-exported)
+    EnvReader,
+    SettingError,
+    StartupError,  # noqa: F401 (re-exported)
+    check_currency,
+    check_db_name,
+    check_hash_method,
+    check_host,
+    check_mail_from,
+    check_mongo_uri,
+    check_origins,
+    check_phone,
+    check_recipients,
+    check_smtp_username,
+    check_timezone,
+    check_twilio_sid,
+    parse_boolean,  # noqa: F401 (re-exported)
+    parse_choice,  # noqa: F401 (re-exported)
+    recipients,
+)
 
 load_dotenv()
 
-TRUE_WORDS = ("true", "1", "yes")
-FALSE_WORDS = ("false", "0", "no")
 APP_ENVS = ("development", "production", "testing")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-MONGO_SCHEMES = ("mongomock://", "mongodb://", "mongodb+srv://")
 EMAIL_BACKENDS = ("console", "smtp")
 SMS_BACKENDS = ("console", "twilio")
-# Durations beyond ten years are typos, and timedelta overflows not far above.
-MAX_SECONDS = 10 * 365 * 24 * 3600
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*",
-    re.IGNORECASE,
-)
-# MongoDB refuses these characters in a database name (and names over 63 bytes).
-_DB_NAME_FORBIDDEN = set('/\\. "$*<>:|?')
-
-
-class StartupError(RuntimeError):
-    """Start-up cannot go on; the message is one line, printed after ``error: ``."""
-
-
-class ConfigError(StartupError):
-    """The configuration is unsafe or incomplete; the app refuses to start."""
-
-
-class SettingError(ConfigError):
-    """A variable of the environment does not parse; its message names it."""
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
-        self.name = name
-
-
-def parse_boolean(name: str, value: str) -> bool:
-    """true/1/yes or false/0/no, in any case: the one rule for every boolean.
-
-    :raises SettingError: any other text.
-    """
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise SettingError(
-        name, f"{value!r} is not a boolean: use true/false, 1/0 or yes/no"
-    )
-
-
-def parse_choice(
-    name: str, value: str, allowed: tuple[str, ...], upper: bool = False
-) -> str:
-    """One of ``allowed``, matched in any case.
-
-    :raises SettingError: any other text.
-    """
-    word = value.strip().upper() if upper else value.strip().lower()
-    if word not in allowed:
-        raise SettingError(name, f"{value!r} is not one of {', '.join(allowed)}")
-    return word
-
-
-class _Reader:
-    """Typed, strict look-ups in one environment mapping."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def raw(self, name: str) -> str | None:
-        """Return the variable's text; empty counts as unset."""
-        value = self._environ.get(name)
-        return value if value not in (None, "") else None
-
-    def text(
-        self,
-        name: str,
-        default: str | None,
-        check: Callable[[str], str | None] | None = None,
-    ) -> str | None:
-        """Return a string; ``check`` returns what is wrong with it, or None."""
-        value = self.raw(name)
-        if value is None:
-            return default
-        problem = check(value) if check else None
-        if problem:
-            raise SettingError(name, problem)
-        return value
-
-    def secret(self, name: str, min_bytes: int = 0) -> str | None:
-        """Return a secret; a bad one is described without being shown."""
-        value = self.raw(name)
-        if value is None:
-            return None
-        if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise SettingError(
-                name,
-                "is invalid: it has spaces at an end or control characters "
-                "(value not shown)",
-            )
-        if len(value.encode()) < min_bytes:
-            raise SettingError(
-                name, f"is too short: at least {min_bytes} bytes (value not shown)"
-            )
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        """Return true/1/yes or false/0/no, in any case."""
-        value = self.raw(name)
-        return default if value is None else parse_boolean(name, value)
-
-    def integer(
-        self, name: str, default: int, minimum: int, maximum: int | None = None
-    ) -> int:
-        """Return a whole number within [minimum, maximum]."""
-        value = self.raw(name)
-        if value is None:
-            return default
-        allowed = (
-            f"a whole number from {minimum} to {maximum}"
-            if maximum is not None
-            else f"a whole number of at least {minimum}"
-        )
-        try:
-            number = int(value.strip(), 10)
-        except ValueError:
-            raise SettingError(name, f"{value!r} is not {allowed}") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            raise SettingError(name, f"{number} is out of range: use {allowed}")
-        return number
-
-    def seconds(self, name: str, default: int, minimum: int = 1) -> timedelta:
-        """Return a duration given in whole seconds."""
-        return timedelta(seconds=self.integer(name, default, minimum, MAX_SECONDS))
-
-    def choice(
-        self, name: str, default: str, allowed: tuple[str, ...], upper: bool = False
-    ) -> str:
-        """Return one of ``allowed`` (matched in any case)."""
-        value = self.raw(name)
-        return default if value is None else parse_choice(name, value, allowed, upper)
-
-    def rate_limit(self, name: str, default: str) -> str:
-        """Return a flask-limiter rate string such as ``30 per minute``."""
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            parsed = limits.parse_many(value)
-        except ValueError:
-            parsed = []
-        if not parsed:
-            raise SettingError(
-                name,
-                f"{value!r} is not a rate limit: use e.g. '30 per minute' or "
-                "'5/second;100/hour'",
-            )
-        if any(item.amount < 1 for item in parsed):
-            raise SettingError(name, f"{value!r} allows nothing: at least 1 per period")
-        return value
-
-    def amount(self, name: str, default: str) -> Decimal:
-        """Return a positive amount with at most two decimal places."""
-        value = self.raw(name) or default
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            number = None
-        if (
-            number is None
-            or not number.is_finite()
-            or number <= 0
-            or number.as_tuple().exponent < -2
-        ):
-            raise SettingError(
-                name,
-                f"{value!r} is not an amount: use a positive number with at most "
-                "two decimal places, e.g. 1000000.00",
-            )
-        return number
-
-
-def _check_timezone(value: str) -> str | None:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"{value!r} is not an IANA time zone: use e.g. UTC or Europe/Paris"
-    return None
-
-
-def _check_mongo_uri(value: str) -> str | None:
-    # The URI may hold a password: describe what is wrong, never echo it.
-    if not value.startswith(MONGO_SCHEMES):
-        return (
-            "is not a MongoDB URI: use mongomock://, mongodb://host[:port]/ or "
-            "mongodb+srv://host/ (value not shown)"
-        )
-    if value.startswith("mongodb://"):
-        from pymongo.errors import ConfigurationError
-        from pymongo.uri_parser import parse_uri
-
-        try:
-            parse_uri(value)
-        except (ConfigurationError, ValueError) as exc:
-            if _has_userinfo(value):
-                # pymongo's reason may quote part of the credentials.
-                return (
-                    "is not a valid MongoDB URI; escape the user name and password "
-                    "with urllib.parse.quote_plus (value not shown)"
-                )
-            reason = str(exc).split(". Hint:")[0].rstrip(".")
-            return f"is not a valid MongoDB URI: {reason} (value not shown)"
-    elif (
-        value.startswith("mongodb+srv://")
-        and not (value.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1])
-    ):
-        return "names no host: use mongodb+srv://host/ (value not shown)"
-    return None
-
-
-def _has_userinfo(uri: str) -> bool:
-    return "@" in uri.split("://", 1)[1].split("/", 1)[0]
-
-
-def _check_db_name(value: str) -> str | None:
-    if set(value) & _DB_NAME_FORBIDDEN or len(value.encode()) > 63:
-        return (
-            f"{value!r} is not a MongoDB database name: at most 63 bytes, none of "
-            '/\\. "$*<>:|?'
-        )
-    return None
-
-
-def _check_host(value: str) -> str | None:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if not _HOSTNAME.fullmatch(value):
-            return f"{value!r} is not an IP address or host name, e.g. 127.0.0.1"
-    return None
-
-
-def _check_mail_from(value: str) -> str | None:
-    name, address = parseaddr(value)
-    local, _, domain = address.rpartition("@")
-    if (
-        not local
-        or not domain
-        or any(c.isspace() for c in address)
-        or any(ord(c) < 32 or ord(c) == 127 for c in value)
-        or (not name and address != value.strip())
-    ):
-        return (
-            f"{value!r} is not an email address: use e.g. bank@example.org or "
-            "'Bank <bank@example.org>'"
-        )
-    return None
-
-
-def _check_smtp_username(value: str) -> str | None:
-    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        return "has spaces at an end or control characters"
-    return None
-
-
-def _check_phone(value: str) -> str | None:
-    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", value):
-        return f"{value!r} is not an E.164 phone number, e.g. +15551234567"
-    return None
-
-
-def _check_twilio_sid(value: str) -> str | None:
-    if not re.fullmatch(r"AC[0-9a-fA-F]{32}", value):
-        return f"{value!r} is not a Twilio account SID: AC and 32 hex digits"
-    return None
-
-
-# A bare address: no display name, no quotes, spaces, commas or angle brackets.
-_LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
-
-
-def _check_recipients(value: str) -> str | None:
-    seen = set()
-    for part in value.split(","):
-        address = part.strip()
-        local, at, domain = address.rpartition("@")
-        if (
-            not at
-            or len(address) > 254
-            or not _LOCAL_PART.fullmatch(local)
-            or not _HOSTNAME.fullmatch(domain)
-        ):
-            return (
-                f"{address!r} is not an email address: use comma-separated bare "
-                "addresses, e.g. ops@example.org,audit@example.org"
-            )
-        if address.lower() in seen:
-            return f"{address!r} is listed twice"
-        seen.add(address.lower())
-    return None
-
-
-def recipients(value: str | None) -> tuple[str, ...]:
-    """The addresses of a checked REPORT_RECIPIENTS (none when unset)."""
-    return tuple(part.strip() for part in value.split(",")) if value else ()
-
-
-def _check_currency(value: str) -> str | None:
-    if not re.fullmatch(r"[A-Z]{3}", value):
-        return f"{value!r} is not a currency code: three capital letters, e.g. USD"
-    return None
-
-
-def _check_hash_method(value: str) -> str | None:
-    match = re.fullmatch(r"scrypt:(\d+):(\d+):(\d+)", value)
-    if match:
-        n, r, p = (int(group) for group in match.groups())
-        if n >= 2 and n & (n - 1) == 0 and r >= 1 and p >= 1:
-            return None
-    return (
-        f"{value!r} is not scrypt:N:r:p with N a power of two and r, p at least 1, "
-        "e.g. scrypt:32768:8:3"
-    )
-
-
-def _check_origins(value: str) -> str | None:
-    for origin in (part.strip() for part in value.split(",")):
-        if not origin or origin == "*":
-            continue
-        parts = urlsplit(origin)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.hostname
-            or parts.path
-            or parts.query
-            or parts.fragment
-            or parts.username
-        ):
-            return (
-                f"{origin!r} is not an origin: use scheme://host[:port] "
-                "(http or https, no path), comma-separated"
-            )
-    return None
 
 
 def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -374,11 +59,11 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
 
     :raises SettingError: the first variable whose value does not parse.
     """
-    env = _Reader(environ)
+    env = EnvReader(environ)
     return {
         "APP_ENV": env.choice("APP_ENV", "development", APP_ENVS),
-        "MONGO_URI": env.text("MONGO_URI", "mongomock://", _check_mongo_uri),
-        "MONGO_DB_NAME": env.text("MONGO_DB_NAME", "bank", _check_db_name),
+        "MONGO_URI": env.text("MONGO_URI", "mongomock://", check_mongo_uri),
+        "MONGO_DB_NAME": env.text("MONGO_DB_NAME", "bank", check_db_name),
         "MONGO_TIMEOUT_MS": env.integer("MONGO_TIMEOUT_MS", 5000, 1, 600_000),
         # RFC 7518: an HS256 key has at least 256 bits.
         "JWT_SECRET_KEY": env.secret("JWT_SECRET_KEY", min_bytes=32),
@@ -386,15 +71,15 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "JWT_REFRESH_TOKEN_EXPIRES": env.seconds(
             "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600
         ),
-        "HOST": env.text("HOST", "127.0.0.1", _check_host),
+        "HOST": env.text("HOST", "127.0.0.1", check_host),
         "PORT": env.integer("PORT", 5000, 1, 65535),
-        "CURRENCY": env.text("CURRENCY", "USD", _check_currency),
+        "CURRENCY": env.text("CURRENCY", "USD", check_currency),
         "MAX_TRANSACTION_AMOUNT": env.amount("MAX_TRANSACTION_AMOUNT", "1000000.00"),
         "MAX_CONTENT_LENGTH": env.integer(
             "MAX_CONTENT_LENGTH", 64 * 1024, 1024, 1024**3
         ),
         "PASSWORD_HASH_METHOD": env.text(
-            "PASSWORD_HASH_METHOD", "scrypt:32768:8:3", _check_hash_method
+            "PASSWORD_HASH_METHOD", "scrypt:32768:8:3", check_hash_method
         ),
         # Checked against the registration rules when the banker is created.
         "BOOTSTRAP_BANKER_USERNAME": env.text("BOOTSTRAP_BANKER_USERNAME", None),
@@ -404,7 +89,7 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         ),
         "MAX_GOALS_PER_CUSTOMER": env.integer("MAX_GOALS_PER_CUSTOMER", 20, 1, 1000),
         "MAX_PAYEES": env.integer("MAX_PAYEES", 200, 1, 10_000),
-        "BANK_TIMEZONE": env.text("BANK_TIMEZONE", "UTC", _check_timezone),
+        "BANK_TIMEZONE": env.text("BANK_TIMEZONE", "UTC", check_timezone),
         "DAILY_OUT_LIMIT": env.amount("DAILY_OUT_LIMIT", "10000.00"),
         "APPROVAL_THRESHOLD": env.amount("APPROVAL_THRESHOLD", "10000.00"),
         "APPROVAL_TTL_SECONDS": env.integer(
@@ -416,19 +101,19 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "NOTIFY_MAX_ATTEMPTS": env.integer("NOTIFY_MAX_ATTEMPTS", 8, 1, 100),
         "NOTIFY_RETRY_SECONDS": env.integer("NOTIFY_RETRY_SECONDS", 60, 1, 86_400),
         "EMAIL_BACKEND": env.choice("EMAIL_BACKEND", "console", EMAIL_BACKENDS),
-        "SMTP_HOST": env.text("SMTP_HOST", "localhost", _check_host),
+        "SMTP_HOST": env.text("SMTP_HOST", "localhost", check_host),
         "SMTP_PORT": env.integer("SMTP_PORT", 587, 1, 65535),
-        "SMTP_USERNAME": env.text("SMTP_USERNAME", None, _check_smtp_username),
+        "SMTP_USERNAME": env.text("SMTP_USERNAME", None, check_smtp_username),
         "SMTP_PASSWORD": env.secret("SMTP_PASSWORD"),
         "SMTP_STARTTLS": env.boolean("SMTP_STARTTLS", True),
-        "MAIL_FROM": env.text("MAIL_FROM", "bank@localhost", _check_mail_from),
+        "MAIL_FROM": env.text("MAIL_FROM", "bank@localhost", check_mail_from),
         "SMS_BACKEND": env.choice("SMS_BACKEND", "console", SMS_BACKENDS),
-        "SMS_FROM": env.text("SMS_FROM", None, _check_phone),
-        "TWILIO_ACCOUNT_SID": env.text("TWILIO_ACCOUNT_SID", None, _check_twilio_sid),
+        "SMS_FROM": env.text("SMS_FROM", None, check_phone),
+        "TWILIO_ACCOUNT_SID": env.text("TWILIO_ACCOUNT_SID", None, check_twilio_sid),
         "TWILIO_AUTH_TOKEN": env.secret("TWILIO_AUTH_TOKEN"),
         "JOBS_INTERVAL_SECONDS": env.integer("JOBS_INTERVAL_SECONDS", 30, 0, 86_400),
         "REPORT_RECIPIENTS": recipients(
-            env.text("REPORT_RECIPIENTS", None, _check_recipients)
+            env.text("REPORT_RECIPIENTS", None, check_recipients)
         ),
         "DEMO_DATA": env.boolean("DEMO_DATA", False),
         "LEDGER_PENDING_TIMEOUT": env.seconds("LEDGER_PENDING_TIMEOUT", 60),
@@ -442,7 +127,7 @@ def read_settings(environ: Mapping[str, str]) -> dict[str, Any]:
         "RATELIMIT_AUTH": env.rate_limit("RATELIMIT_AUTH", "30 per minute"),
         "RATELIMIT_MONEY": env.rate_limit("RATELIMIT_MONEY", "300 per minute"),
         "RATELIMIT_PAYEES": env.rate_limit("RATELIMIT_PAYEES", "20 per hour"),
-        "CORS_ORIGINS": env.text("CORS_ORIGINS", "", _check_origins),
+        "CORS_ORIGINS": env.text("CORS_ORIGINS", "", check_origins),
         "AUDIT_SEAL_KEY": env.secret("AUDIT_SEAL_KEY"),
         "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         "LOG_FORMAT": env.choice("LOG_FORMAT", "text", ("text", "json")),

@@ -1,14 +1,16 @@
-"""Reading requests: bodies refused over the limit, JSON parsed strictly, queries.
+"""Reading requests: bodies refused over the limit, JSON parsed strictly, queries;
+and answering with JSON or a rendered file.
 
 Body parsing never lets a float, a 415 or a RecursionError out.
 """
 
 import json
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import Map
@@ -171,3 +173,27 @@ def query_args() -> dict:
             {name: ["Must be given at most once."] for name in repeated}
         )
     return request.args.to_dict(flat=True)
+
+
+@dataclass(frozen=True)
+class File:
+    """A rendered file to send as an attachment: its bytes, type and name."""
+
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def file_or_json(result: dict | File) -> Response | tuple[dict, int]:
+    """Answer a controller's result: a JSON body, or a file as an attachment."""
+    if isinstance(result, File):
+        return Response(
+            result.body,
+            status=200,
+            mimetype=None,
+            content_type=result.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{result.filename}"'
+            },
+        )
+    return result, 200

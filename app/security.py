@@ -12,14 +12,13 @@ from flask_cors import CORS
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from flask_limiter.errors import RateLimitExceeded
 
+from app.error_handlers import api_error_response, problem
 from app.errors import (
     AccountDisabledError,
     ForbiddenError,
     RateLimitedError,
     TokenInvalidError,
     TokenMissingError,
-    api_error_response,
-    problem,
 )
 from app.extensions import jwt, limiter
 from app.models.user import UserModel

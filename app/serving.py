@@ -16,7 +16,8 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.serving import WSGIRequestHandler
 
-from app.errors import PROBLEM_MIMETYPE, problem
+from app.error_handlers import problem
+from app.errors import PROBLEM_MIMETYPE
 
 # Neutral on purpose: software names and versions only help an attacker pick
 # an exploit.

@@ -16,6 +16,7 @@ PLATFORM, MODELS, CORE, EDGE = range(4)
 LAYERS = {
     "app.db": PLATFORM,
     "app.config": PLATFORM,
+    "app.settings_parsing": PLATFORM,
     "app.passwords": PLATFORM,
     "app.models": MODELS,
     "app.core": CORE,

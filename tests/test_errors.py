@@ -219,7 +219,7 @@ def test_a_domain_error_answers_with_the_detail_of_its_api_error():
 )
 def test_domain_errors_answer_through_the_table(app, error, status, code):
     from app.core import errors as domain
-    from app.errors import domain_error_response
+    from app.error_handlers import domain_error_response
 
     refusal = getattr(domain, error)()
     with app.test_request_context():
@@ -233,7 +233,8 @@ def test_domain_errors_answer_through_the_table(app, error, status, code):
 
 def test_a_locked_login_answers_429_with_retry_after(app):
     from app.core.errors import LoginLocked
-    from app.errors import TooManyAttemptsError, domain_error_response
+    from app.error_handlers import domain_error_response
+    from app.errors import TooManyAttemptsError
 
     with app.test_request_context():
         response = domain_error_response(LoginLocked(42))

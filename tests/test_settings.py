@@ -364,6 +364,23 @@ def test_gunicorn_with_a_bad_setting_prints_one_line_and_exits_1():
     )
 
 
+def test_gunicorn_checks_the_settings_without_importing_the_app(tmp_path):
+    """The master reads app/config.py and its parsers by path: the package app
+    (and so Flask) stays unimported, for each worker to load afresh."""
+    script = (
+        "import runpy, sys\n"
+        "runpy.run_path('gunicorn.conf.py')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('app', 'flask')))"
+    )
+    done, _ = run(
+        [sys.executable, "-c", script],
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        RATELIMIT_AUTH="30 per minute",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
+
+
 def test_the_server_factory_prints_one_line_and_exits(monkeypatch, capsys):
     """``create_app()`` as servers call it: a line and an exit, no traceback;
     under gunicorn with gunicorn's "app failed to load" status, so that its

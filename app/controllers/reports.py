@@ -1,10 +1,9 @@
 """Staff reports over HTTP: the monthly figures (JSON or CSV), logins per day."""
 
-from dataclasses import dataclass
-
 from flask import current_app
 
 from app.core import reports
+from app.http import File
 from app.models import utc_now
 from app.schemas.report import (
     logins_args_schema,
@@ -14,16 +13,7 @@ from app.schemas.report import (
 )
 
 
-@dataclass(frozen=True)
-class ReportFile:
-    """A rendered report: its bytes, media type and attachment name."""
-
-    body: bytes
-    media_type: str
-    filename: str
-
-
-def monthly_report(args: dict) -> dict | ReportFile:
+def monthly_report(args: dict) -> dict | File:
     """Return a month's figures (default: the previous month), JSON or CSV.
 
     :raises ValidationError: a month not written YYYY-MM, or an unknown format.
@@ -35,7 +25,7 @@ def monthly_report(args: dict) -> dict | ReportFile:
     month = query["month"] or reports.previous_month(now, zone)
     report = reports.monthly_report(month, zone, now)
     if query["format"] == "csv":
-        return ReportFile(
+        return File(
             reports.report_csv(report, currency),
             "text/csv; charset=utf-8",
             reports.report_filename(report),

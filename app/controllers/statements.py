@@ -1,12 +1,11 @@
 """Statements: validate the account and month, cut the statement, render it."""
 
-from dataclasses import dataclass
-
 from flask import current_app
 from marshmallow import ValidationError
 
 from app.core import statements
 from app.core.errors import AccountNotFound
+from app.http import File
 from app.rendering import statement_csv, statement_filename, statement_pdf
 from app.schemas.common import ACCOUNT_NUMBER
 from app.schemas.statement import (
@@ -17,15 +16,6 @@ from app.schemas.statement import (
     statement_months_args_schema,
     statement_schema,
 )
-
-
-@dataclass(frozen=True)
-class File:
-    """A rendered file to send as an attachment."""
-
-    body: bytes
-    media_type: str
-    filename: str
 
 
 def _checked_number(account_number: str) -> str:

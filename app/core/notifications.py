@@ -10,6 +10,7 @@ slow or broken mail server never blocks or fails a request.
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from bson import ObjectId
 
@@ -33,17 +34,22 @@ def preferences(user: dict) -> dict[str, bool]:
     return {channel: bool(stored.get(channel, True)) for channel in PREFERENCES}
 
 
+class PlanOptions(TypedDict, total=False):
+    """The keyword options of :func:`plan` (and so of :func:`queue`)."""
+
+    channels: Iterable[str] | None
+    security: bool
+    secret: bool
+    now: datetime | None
+
+
 def queue(
     user: dict,
     event: str,
     key: str,
     title: str,
     body: str,
-    *,
-    channels: Iterable[str] | None = None,
-    security: bool = False,
-    secret: bool = False,
-    now: datetime | None = None,
+    **options: Unpack[PlanOptions],
 ) -> int:
     """Queue event ``event`` for ``user`` (a users document) once per channel.
 
@@ -56,11 +62,7 @@ def queue(
 
     In-app messages are for customers only (staff have no in-app list).
     """
-    planned = plan(
-        user, event, key, title, body,
-        channels=channels, security=security, secret=secret, now=now,
-    )  # fmt: skip
-    return queue_planned(planned)
+    return queue_planned(plan(user, event, key, title, body, **options))
 
 
 def plan(
@@ -149,10 +151,7 @@ def queue_email(
             for name, mime, content in attachments
         ],
     )
-    queued = NotificationModel().queue_once([doc])
-    if queued:
-        log.info("queued email %s to an outside address", key)
-    return queued
+    return queue_planned([doc])
 
 
 def _message(

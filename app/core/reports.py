@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from app.core.calendar import bank_day, day_start
+from app.core.csv_cells import text_cell
 from app.core.errors import InvalidRequest, ReportNotFound, money_text
 from app.core.notifications import queue_email
 from app.core.statements import Month
@@ -59,7 +60,6 @@ DEFAULT_LOGIN_DAYS = 30
 # whose report was queued (app.models.feed; moves forward only).
 MAILED_FEED = "monthly_report"
 CSV_HEADER = ("month", "section", "figure", "count", "amount", "currency")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -207,11 +207,6 @@ def logins_report(
 # -- the report as CSV, and the monthly mailing --------------------------------
 
 
-def _text(value: str) -> str:
-    """A text cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
 def report_csv(report: MonthlyReport, currency: str) -> bytes:
     """Write the report as UTF-8 CSV: one line per figure (CRLF, RFC 4180)."""
     month = str(report.month)
@@ -233,8 +228,8 @@ def report_csv(report: MonthlyReport, currency: str) -> bytes:
     for section, figure, count, amount in rows:
         # Amounts are written by the API itself and stay numbers.
         writer.writerow(
-            (_text(month), _text(section), _text(figure), count, amount,
-             _text(currency) if amount else "")
+            (text_cell(month), text_cell(section), text_cell(figure), count, amount,
+             text_cell(currency) if amount else "")
         )  # fmt: skip
     return out.getvalue().encode("utf-8")
 

@@ -1,8 +1,7 @@
 """A statement as CSV: a header line, then one line per movement.
 
-Text that a spreadsheet would read as a formula is neutralised (OWASP, CSV
-injection): a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a
-carriage return gets a single quote in front. Amounts are exact decimal
+Text cells go through ``app.core.csv_cells.text_cell`` (a cell a spreadsheet
+would run as a formula gets a quote in front). Amounts are exact decimal
 strings written by the API itself, never escaped (a loan's ``-250.00`` stays a
 number).
 """
@@ -12,6 +11,7 @@ import io
 from zoneinfo import ZoneInfo
 
 from app.core.calendar import utc_text
+from app.core.csv_cells import FORMULA_STARTS, text_cell  # noqa: F401 (re-exported)
 from app.core.errors import money_text
 from app.core.statements import Statement
 from app.models.ledger import CREDIT_TYPES
@@ -20,14 +20,6 @@ HEADER = (
     "date", "created_at", "type", "description", "counterparty_account_number",
     "money_in", "money_out", "balance_after", "currency", "transaction_id",
 )  # fmt: skip
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def text_cell(value: str | None) -> str:
-    """A text cell a spreadsheet will show as text, never run as a formula."""
-    if not value:
-        return ""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def render(statement: Statement, zone: str) -> bytes:

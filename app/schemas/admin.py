@@ -6,14 +6,13 @@ from marshmallow import (
     Schema,
     ValidationError,
     fields,
-    pre_load,
     validate,
     validates_schema,
 )
 
 from app.models.account import ACCOUNT_KINDS, ACCOUNT_STATUSES
 from app.models.user import STAFF_ROLES
-from app.schemas.auth import RegisterSchema, UserSchema, fold_username
+from app.schemas.auth import FoldedUsernameSchema, RegisterSchema, UserSchema
 from app.schemas.common import Cents, Money, plain_text
 
 
@@ -48,17 +47,13 @@ class StaffResponseSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
 
 
-class BankerOpenAccountSchema(Schema):
+class BankerOpenAccountSchema(FoldedUsernameSchema):
     """POST /banker/accounts: whose account (a customer's username) and its kind."""
 
     username = fields.String(
         required=True, validate=[validate.Length(min=1, max=64), plain_text]
     )
     kind = fields.String(required=True, validate=validate.OneOf(ACCOUNT_KINDS))
-
-    @pre_load
-    def fold(self, data: Any, **kwargs: Any) -> Any:
-        return fold_username(data)
 
 
 class SetAccountStatusSchema(Schema):

@@ -59,16 +59,39 @@ def check_new_password(password: str, username: str | None) -> dict[str, list[st
     return {"password": problems} if problems else {}
 
 
-class RegisterSchema(Schema):
+class FoldedUsernameSchema(Schema):
+    """A schema whose ``username`` is lower-cased before it is validated."""
+
+    @pre_load
+    def fold(self, data: Any, **kwargs: Any) -> Any:
+        return fold_username(data)
+
+
+USERNAME_RULE = validate.Regexp(
+    USERNAME, error="Must be 3-32 characters: letters, digits, '_', '.' or '-'."
+)
+
+
+class NewCredentialsSchema(FoldedUsernameSchema):
+    """A username by the register rules and a new password under the policy.
+
+    A subclass declares the password field and names it in ``policy_field``.
+    """
+
+    policy_field = "password"
+
+    username = fields.String(required=True, validate=USERNAME_RULE)
+
+    @validates_schema(skip_on_field_errors=True)
+    def check_password(self, data: dict, **kwargs: Any) -> None:
+        problems = check_new_password(data[self.policy_field], data["username"])
+        if problems:
+            raise ValidationError({self.policy_field: problems["password"]})
+
+
+class RegisterSchema(NewCredentialsSchema):
     """A new customer: username, password, optional email and full name."""
 
-    username = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            USERNAME,
-            error="Must be 3-32 characters: letters, digits, '_', '.' or '-'.",
-        ),
-    )
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=8, max=128)
     )
@@ -83,18 +106,8 @@ class RegisterSchema(Schema):
         validate=[validate.Length(min=1, max=100), plain_text],
     )
 
-    @pre_load
-    def fold(self, data: Any, **kwargs: Any) -> Any:
-        return fold_username(data)
 
-    @validates_schema(skip_on_field_errors=True)
-    def check_password(self, data: dict, **kwargs: Any) -> None:
-        errors = check_new_password(data["password"], data["username"])
-        if errors:
-            raise ValidationError(errors)
-
-
-class LoginSchema(Schema):
+class LoginSchema(FoldedUsernameSchema):
     """Credentials: username (any case) and password."""
 
     # No username holds an invisible character; refused before it can count
@@ -105,10 +118,6 @@ class LoginSchema(Schema):
     password = fields.String(
         required=True, load_only=True, validate=validate.Length(min=1, max=1024)
     )
-
-    @pre_load
-    def fold(self, data: Any, **kwargs: Any) -> Any:
-        return fold_username(data)
 
 
 class UserSchema(Schema):

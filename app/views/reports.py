@@ -1,12 +1,10 @@
 """Blueprint reports: the bankers' directory of users and the staff reports."""
 
-from flask import Response
 from flask_smorest import Blueprint
 
 from app.controllers import reports as report_controller
 from app.controllers import users as user_controller
-from app.controllers.reports import ReportFile
-from app.http import query_args
+from app.http import file_or_json, query_args
 from app.openapi import operation
 from app.schemas.report import (
     LoginsArgsSchema,
@@ -58,18 +56,7 @@ def get_user(user_id: str):
 @roles_required("banker", "auditor")
 def monthly_report():
     """Show a month's figures: customers, logins, movements, reviews, loans."""
-    result = report_controller.monthly_report(query_args())
-    if isinstance(result, ReportFile):
-        return Response(
-            result.body,
-            status=200,
-            mimetype=None,
-            content_type=result.media_type,
-            headers={
-                "Content-Disposition": f'attachment; filename="{result.filename}"'
-            },
-        )
-    return result, 200
+    return file_or_json(report_controller.monthly_report(query_args()))
 
 
 @bp.get("/reports/logins")

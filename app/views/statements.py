@@ -1,13 +1,11 @@
 """Blueprint statements: an account's months and monthly statements (JSON, CSV,
 PDF), for its owner and, under /banker, for staff."""
 
-from flask import Response
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.controllers import statements
-from app.controllers.statements import File
-from app.http import query_args
+from app.http import file_or_json, query_args
 from app.openapi import operation
 from app.schemas.statement import (
     StatementArgsSchema,
@@ -36,21 +34,6 @@ MONTH = {
 }
 
 
-def _answer(result: dict | File):
-    """A statement as JSON, or a rendered file as an attachment."""
-    if isinstance(result, File):
-        return Response(
-            result.body,
-            status=200,
-            mimetype=None,
-            content_type=result.media_type,
-            headers={
-                "Content-Disposition": f'attachment; filename="{result.filename}"'
-            },
-        )
-    return result, 200
-
-
 @bp.get("/accounts/<account_number>/statements")
 @operation(
     bp, 200, StatementMonthPageSchema, query=StatementMonthsArgsSchema, errors=OWN
@@ -70,7 +53,7 @@ def list_months(account_number: str):
 def get_statement(account_number: str, month: str):
     """Show a month's statement of one of the caller's accounts (to date for the
     current month)."""
-    return _answer(
+    return file_or_json(
         statements.get_statement(current_user, account_number, month, query_args())
     )
 
@@ -92,4 +75,6 @@ def list_months_for_staff(account_number: str):
 @roles_required("banker", "auditor")
 def get_statement_for_staff(account_number: str, month: str):
     """Show a month's statement of any account."""
-    return _answer(statements.get_statement(None, account_number, month, query_args()))
+    return file_or_json(
+        statements.get_statement(None, account_number, month, query_args())
+    )

@@ -4,6 +4,7 @@
 import { all, download, get, imageUrl, post } from "../api.js";
 import { badge, h, instant, replace, summary, words, when } from "../dom.js";
 import { money } from "../money.js";
+import { addRecipient, recipientFields } from "../payment.js";
 import {
   actionButton,
   form,
@@ -299,46 +300,16 @@ async function movement(body, kind) {
     type: "select",
     options: accountOptions(accounts),
   };
-  const fields =
-    kind === "transfer"
+  const fields = [
+    ...(kind === "transfer"
       ? [
           { ...account, name: "from_account_number" },
-          {
-            name: "payee_id",
-            label: "To a payee",
-            type: "select",
-            options: [
-              ["", "Another account (type its number below)"],
-              ...payees.map((p) => [p.id, `${p.nickname || p.name} · ${p.account_number}`]),
-            ],
-          },
-          {
-            name: "to_account_number",
-            label: "Or to account number",
-            inputmode: "numeric",
-            hint: "10 digits; leave empty when you chose a payee",
-            autocomplete: "off",
-          },
-          {
-            name: "amount",
-            label: "Amount",
-            type: "amount",
-            required: true,
-            hint: "For example 125.50",
-          },
-          { name: "description", label: "Description", maxlength: 140 },
+          ...recipientFields(payees, { hint: "10 digits; leave empty when you chose a payee" }),
         ]
-      : [
-          account,
-          {
-            name: "amount",
-            label: "Amount",
-            type: "amount",
-            required: true,
-            hint: "For example 125.50",
-          },
-          { name: "description", label: "Description", maxlength: 140 },
-        ];
+      : [account]),
+    { name: "amount", label: "Amount", type: "amount", required: true, hint: "For example 125.50" },
+    { name: "description", label: "Description", maxlength: 140 },
+  ];
   const find = (number) => accounts.find((a) => a.account_number === number);
   const currency = accounts[0]?.currency || "";
   const flow = moneyForm({
@@ -377,9 +348,7 @@ async function movement(body, kind) {
       if (v.description) payload.description = v.description;
       if (kind === "transfer") {
         if (v.from_account_number) payload.from_account_number = v.from_account_number;
-        if (v.payee_id) payload.payee_id = v.payee_id;
-        else payload.to_account_number = v.to_account_number;
-        return post("/transfers", payload, key);
+        return post("/transfers", addRecipient(payload, v), key);
       }
       if (v.account_number) payload.account_number = v.account_number;
       return post(kind === "deposit" ? "/deposit" : "/withdraw", payload, key);

@@ -3,6 +3,7 @@
 import { all, get, post } from "../api.js";
 import { badge, h, replace, words, when } from "../dom.js";
 import { money, wholeNumber } from "../money.js";
+import { addRecipient, recipientFields } from "../payment.js";
 import {
   actionButton,
   confirmAction,
@@ -39,21 +40,7 @@ async function scheduled(body) {
         type: "select",
         options: accountOptions(accounts),
       },
-      {
-        name: "payee_id",
-        label: "To a payee",
-        type: "select",
-        options: [
-          ["", "Another account (type its number below)"],
-          ...payees.map((p) => [p.id, `${p.nickname || p.name} · ${p.account_number}`]),
-        ],
-      },
-      {
-        name: "to_account_number",
-        label: "Or to account number",
-        inputmode: "numeric",
-        autocomplete: "off",
-      },
+      ...recipientFields(payees),
       { name: "amount", label: "Amount", type: "amount", required: true },
       { name: "description", label: "Description", maxlength: 140 },
       { name: "start_date", label: "First payment on", type: "date", required: true },
@@ -89,8 +76,7 @@ async function scheduled(body) {
         from_account_number: v.from_account_number,
       };
       if (v.description) payload.description = v.description;
-      if (v.payee_id) payload.payee_id = v.payee_id;
-      else payload.to_account_number = v.to_account_number;
+      addRecipient(payload, v);
       if (v["recurrence.frequency"]) {
         payload.recurrence = {
           frequency: v["recurrence.frequency"],
