@@ -279,7 +279,7 @@ def register_commands(app: Flask) -> None:
     )
     @needs_database
     def create_banker(username: str, password_stdin: bool) -> None:
-        """Create a banker account (bankers are never made over HTTP)."""
+        """Create a banker (over HTTP only a banker can: POST /banker/staff)."""
         if password_stdin:
             password = sys.stdin.readline().rstrip("\r\n")
         else:

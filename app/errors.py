@@ -3,7 +3,7 @@
 Each ApiError class is one entry of the catalogue: its HTTP ``status``, its
 stable ``code``, the default ``detail`` and ``when``, one line saying when the
 API answers with it. ``DOMAIN_ERRORS`` maps the core's domain errors onto the
-classes. The OpenAPI document and the README's error table are generated from
+classes. The OpenAPI document and docs/api.md's error table are generated from
 these classes (``app/openapi.py``, ``scripts/error_catalogue.py``), so a code
 is added, renamed or explained here and nowhere else. The handlers that answer
 with these classes are in ``app/error_handlers.py``.

@@ -17,7 +17,7 @@ def is_preflight() -> bool:
 
 
 def auth_rate() -> str:
-    """RATELIMIT_AUTH: one budget per client address for every /auth/* route."""
+    """RATELIMIT_AUTH: one budget per client address for the credential routes."""
     return current_app.config["RATELIMIT_AUTH"]
 
 

@@ -1,4 +1,4 @@
-"""Draw the README's analytics chart and print its statement and figures.
+"""Draw the API guide's analytics chart; print its statement and figures.
 
     .venv/bin/python scripts/readme_statements.py          # print the JSON excerpts
     .venv/bin/python scripts/readme_statements.py --write  # and write the chart

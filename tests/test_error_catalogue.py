@@ -1,9 +1,9 @@
 """The error catalogue in app/errors.py is the only list of codes; the docs follow it.
 
-The README's table and the OpenAPI document are generated from the ApiError
-classes; these tests fail when either is stale, when a code is missing from the
-OpenAPI document, or when documentation names a code no class defines (or
-names it under another status).
+The API guide's table (docs/api.md) and the OpenAPI document are generated
+from the ApiError classes; these tests fail when either is stale, when a code is
+missing from the OpenAPI document, or when the README or a doc names a code no
+class defines (or names it under another status).
 """
 
 import importlib.util
@@ -20,6 +20,8 @@ from app.schemas.problem import ProblemSchema
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "api.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 APP = ROOT / "app"
 SCRIPT = ROOT / "scripts" / "error_catalogue.py"
 
@@ -105,30 +107,57 @@ def test_catalogue_is_ordered_by_status():
     assert listed == sorted(listed)
 
 
-# -- README.md ------------------------------------------------------------------
+# -- docs/api.md and the other docs ------------------------------------------------
 
 
-def test_readme_table_is_the_generated_one(script):
-    in_readme = script.readme_table(README.read_text(encoding="utf-8"))
-    assert in_readme == error_table(), (
-        "README.md's error table is stale: "
-        "run .venv/bin/python scripts/error_catalogue.py --write"
-    )
-
-
-def test_readme_names_no_code_outside_the_catalogue(statuses):
-    text = README.read_text(encoding="utf-8")
+def documented_codes(text: str) -> dict[int, set[str]]:
+    """status -> the codes ``text`` names under it."""
     # "`409 username_taken`" in prose, "| 409 | `username_taken` |" in tables.
     documented: dict[int, set[str]] = {}
     for status, code in re.findall(r"`([1-5]\d\d) ([a-z0-9_]+)`", text):
         documented.setdefault(int(status), set()).add(code)
     for status, code in TABLE_ROW.findall(text):
         documented.setdefault(int(status), set()).add(code)
-    assert documented, "found no code in README.md"
-    assert misfiled(documented, statuses) == []
+    return documented
+
+
+def test_the_api_guides_table_is_the_generated_one(script):
+    in_guide = script.table_in(GUIDE.read_text(encoding="utf-8"))
+    assert in_guide == error_table(), (
+        "docs/api.md's error table is stale: "
+        "run .venv/bin/python scripts/error_catalogue.py --write"
+    )
+
+
+def test_the_table_is_in_one_place_only(script):
+    for path in DOCS:
+        if path != GUIDE:
+            text = path.read_text(encoding="utf-8")
+            assert script.START not in text and script.END not in text, path
+
+
+def test_the_guides_table_lists_every_code_under_its_status(statuses):
+    table = GUIDE.read_text(encoding="utf-8")
+    listed = {code: int(status) for status, code in TABLE_ROW.findall(table)}
+    assert listed == statuses
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda path: path.name)
+def test_no_doc_names_a_code_outside_the_catalogue(path, statuses):
+    text = path.read_text(encoding="utf-8")
+    assert misfiled(documented_codes(text), statuses) == []
     # The problem documents shown as examples.
     examples = set(re.findall(r'"code":\s*"([a-z0-9_]+)"', text))
-    assert examples and examples <= set(statuses)
+    assert examples <= set(statuses)
+
+
+def test_the_docs_name_codes_and_show_problem_documents():
+    # The checks above look at something: the guide names codes in prose and
+    # in its table, and shows problem documents.
+    guide = GUIDE.read_text(encoding="utf-8")
+    assert len(documented_codes(guide)) >= 10
+    assert len(set(re.findall(r'"code":\s*"([a-z0-9_]+)"', guide))) >= 5
+    assert re.search(r'"code":\s*"insufficient_funds"', README.read_text("utf-8"))
 
 
 def test_the_script_prints_the_table_and_can_write_it(script, capsys):
@@ -137,17 +166,29 @@ def test_the_script_prints_the_table_and_can_write_it(script, capsys):
     text = f"intro\n{script.START}\nold table\n{script.END}\noutro\n"
     written = script.with_table(text, error_table())
     assert written.startswith("intro\n") and written.endswith("\noutro\n")
-    assert script.readme_table(written) == error_table()
+    assert script.table_in(written) == error_table()
 
 
-def test_a_stale_or_unmarked_readme_is_told_apart(script):
-    readme = README.read_text(encoding="utf-8")
-    stale = readme.replace("| `insufficient_funds` |", "| `not_enough_money` |")
-    assert stale != readme
-    assert script.readme_table(stale) != error_table()
-    for broken in (readme.replace(script.START, ""), readme + script.END):
+def test_the_script_writes_the_guide(script, monkeypatch, tmp_path, capsys):
+    guide = tmp_path / "api.md"
+    guide.write_text(f"# Guide\n{script.START}\nstale\n{script.END}\nend\n")
+    monkeypatch.setattr(script, "GUIDE", guide)
+    assert script.main(["--write"]) == 0
+    assert "error table updated" in capsys.readouterr().out
+    assert script.table_in(guide.read_text()) == error_table()
+    assert script.main(["--write"]) == 0
+    assert "already up to date" in capsys.readouterr().out
+
+
+def test_a_stale_or_unmarked_guide_is_told_apart(script, statuses):
+    guide = GUIDE.read_text(encoding="utf-8")
+    stale = guide.replace("| `insufficient_funds` |", "| `not_enough_money` |")
+    assert stale != guide
+    assert script.table_in(stale) != error_table()
+    assert misfiled(documented_codes(stale), statuses) == [(409, "not_enough_money")]
+    for broken in (guide.replace(script.START, ""), guide + script.END):
         with pytest.raises(ValueError):
-            script.readme_table(broken)
+            script.table_in(broken)
 
 
 # -- the OpenAPI document -------------------------------------------------------

@@ -1,6 +1,6 @@
 """What the HTTP servers answer by themselves: problem documents, no banner.
 
-``python run.py`` (werkzeug) and the README's gunicorn command are started for
+``python run.py`` (werkzeug) and docs/operations.md's gunicorn command are started for
 real on loopback ports, and sent requests they refuse before the app sees them
 over raw sockets.
 """
@@ -47,7 +47,7 @@ def start(kind: str, port: int) -> subprocess.Popen:
     if kind == "werkzeug":
         command = [sys.executable, "run.py"]
     else:
-        # The README's production command, cut down to one small worker;
+        # docs/operations.md's production command, cut down to one small worker;
         # gunicorn 27's control socket sits at one path in $HOME.
         command = [
             sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",

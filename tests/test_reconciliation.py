@@ -161,7 +161,7 @@ def test_records_and_holds_of_the_previous_protocol_are_reported_not_fatal(
     app, customer
 ):
     """The protocol before this one kept records without their entry and holds
-    as bare ids (see the README's upgrade note): reported, and start-up goes on."""
+    as bare ids (docs/operations.md's upgrade note): reported, start-up goes on."""
     number = customer["account"]["account_number"]
     with app.app_context():
         get_db()["accounts"].update_one(

@@ -180,7 +180,7 @@ def recover(grace: timedelta, now: datetime | None = None) -> dict:
     for account in ledger._accounts().find(WITH_PENDING_RECORDS):
         for record in account["pending_entries"]:
             entry = record.get("entry")
-            if entry is None:  # not this protocol's (see the README's upgrade note)
+            if entry is None:  # not this protocol's (docs/operations.md's upgrade note)
                 log.error("account %s: unreadable record %s", account["_id"], record)
                 counts["failed"] += 1
             elif entry["created_at"] <= cutoff:
