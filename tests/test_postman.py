@@ -5,6 +5,12 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import limits
+
+from app import create_app
+from app.config import TestConfig, read_settings
+from app.db import memory_client
+
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "postman" / "bank.postman_collection.json"
 ENVIRONMENT = ROOT / "postman" / "local.postman_environment.json"
@@ -116,3 +122,49 @@ def test_environment_points_at_the_local_server():
     values = {v["key"]: v["value"] for v in environment["values"]}
     assert values["baseUrl"] == "http://127.0.0.1:5000"
     assert values["bankerUsername"] and values["bankerPassword"]
+
+
+class OneCredentialCall(TestConfig):
+    """The credential budget on, one call a day: the second call shows a route."""
+
+    RATELIMIT_ENABLED = True
+    RATELIMIT_AUTH = "1 per day"
+
+
+def credential_operations(spec: dict) -> set[tuple[str, str]]:
+    """The documented operations that spend RATELIMIT_AUTH, found by spending it:
+    after one call from an address, each of them answers that address 429."""
+    client = create_app(OneCredentialCall, mongo_client=memory_client()).test_client()
+    here = {"environ_base": {"REMOTE_ADDR": "192.0.2.30"}}
+    assert client.post("/auth/login", json={}, **here).status_code == 422
+    spending = set()
+    for method, template in documented(spec):
+        path = re.sub(r"\{[a-z_]+\}", "000000000000000000000000", template)
+        response = client.open(path, method=method.upper(), **here)
+        if response.status_code == 429:
+            assert response.get_json()["code"] == "rate_limited", template
+            spending.add((method, template))
+    return spending
+
+
+def test_one_run_spends_at_most_half_the_credential_budget(client):
+    """Two runs in a row against one server fit RATELIMIT_AUTH's default (one
+    budget per address shared by every credential route), so a run met no 429."""
+    default = read_settings({})["RATELIMIT_AUTH"]
+    budget = min(limit.amount for limit in limits.parse_many(default))
+    spec = client.get("/openapi.json").get_json()
+    spending = credential_operations(spec)
+    # The probe sees the budget: the login and the reset routes spend it.
+    assert {("post", "/auth/login"), ("post", "/auth/password-reset")} <= spending
+    calls = []
+    for folder, item in load_requests():
+        method, path, _query = target(item)
+        found = operation_for(spec, method, path)
+        if found and (method, found[0]) in spending:
+            calls.append(f"{folder} / {item['name']}")
+    assert calls, "the collection logs in somewhere"
+    assert 2 * len(calls) <= budget, (
+        f"one run makes {len(calls)} credential calls, more than half of "
+        f"RATELIMIT_AUTH={default!r}: reuse a token or customer instead",
+        calls,
+    )
