@@ -43,6 +43,7 @@ log = logging.getLogger("app.idempotency")
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotency-Replayed"
 _MOVEMENT_KEY = "bank.movement_key"
+_CLAIM = "bank.idempotency_claim"
 _KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # Shapes the 201 answer of a movement recovery settled (see ``idempotent``).
 Renderer = Callable[[Movement], Any]
@@ -51,6 +52,13 @@ Renderer = Callable[[Movement], Any]
 def movement_key() -> MovementKey | None:
     """The id and start the current request's movement must use, if keyed."""
     return request.environ.get(_MOVEMENT_KEY)
+
+
+def request_claim() -> str | None:
+    """The name of the current request's claim, if keyed: its user and key,
+    the same for every retry (unlike the movement id, which a claim freed
+    after a stopped request gets anew)."""
+    return request.environ.get(_CLAIM)
 
 
 class _Text(str):
@@ -199,6 +207,7 @@ def idempotent(
         request.environ[_MOVEMENT_KEY] = MovementKey(
             claimed["movement_id"], claimed["created_at"]
         )
+        request.environ[_CLAIM] = claimed["_id"]
         try:
             response = current_app.make_response(view(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - rendered by the app's handlers

@@ -33,6 +33,8 @@ class FaultyDatabase:
 
     ``fail_at=n``: write n raises Failure instead of running.
     ``crash_after=n``: write n runs, then Crash is raised (n=0: before any write).
+    ``audit=True``: the audit log's appends count as writes too (for the tests
+    that an audit entry survives a crash on either side of its append).
     """
 
     def __init__(
@@ -40,10 +42,12 @@ class FaultyDatabase:
         database: Any,
         fail_at: int | None = None,
         crash_after: int | None = None,
+        audit: bool = False,
     ) -> None:
         self._database = database
         self.fail_at = fail_at
         self.crash_after = crash_after
+        self.audit = audit
         self.writes: list[tuple[str, str]] = []
 
     def __getitem__(self, name: str) -> "FaultyCollection":
@@ -63,7 +67,7 @@ class FaultyCollection:
         target = getattr(self._collection, attr)
         # The audit log is not part of the money protocol whose write sequence
         # the crash tests enumerate; its appends pass through uncounted.
-        if attr not in WRITES or self._name == "audit_log":
+        if attr not in WRITES or (self._name == "audit_log" and not self._owner.audit):
             return target
 
         def write(*args: Any, **kwargs: Any) -> Any:
@@ -82,10 +86,13 @@ class FaultyCollection:
 
 
 def install(
-    app, fail_at: int | None = None, crash_after: int | None = None
+    app,
+    fail_at: int | None = None,
+    crash_after: int | None = None,
+    audit: bool = False,
 ) -> FaultyDatabase:
     """Put a FaultyDatabase in front of the app's database and return it."""
-    faulty = FaultyDatabase(app.extensions["mongo_db"], fail_at, crash_after)
+    faulty = FaultyDatabase(app.extensions["mongo_db"], fail_at, crash_after, audit)
     app.extensions["mongo_db"] = faulty
     return faulty
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from bson import ObjectId
 
-from app.controllers import spending_rules
+from app.controllers import approval_rules, spending_rules
 from app.core import approvals, scheduled_transfers
 from app.core.scheduled_transfers import StandingOrder
 from app.db import get_db
@@ -624,9 +624,12 @@ def test_a_keyed_retry_replays_the_202_and_asks_once(
 # -- what needs no approval -------------------------------------------------------
 
 
-def test_a_scheduled_transfer_above_the_threshold_is_paid_without_approval(
+def test_a_scheduled_transfer_at_the_threshold_waits_for_a_banker_too(
     app, customer, other_customer, funded
 ):
+    """A standing order is the customer's transfer: paid by the job runner, its
+    large occurrence asks for approval as the same transfer by hand does (the
+    whole story in test_scheduled_approvals)."""
     theirs = other_customer["account"]["account_number"]
     today = utc_now().date()
     with app.app_context():
@@ -637,11 +640,14 @@ def test_a_scheduled_transfer_above_the_threshold_is_paid_without_approval(
             currency="USD",
             today=today,
         )
-        paid = scheduled_transfers.pay_due(utc_now(), "UTC", spending_rules())
+        paid = scheduled_transfers.pay_due(utc_now(), "UTC", approval_rules())
     assert paid.done == 1
-    assert balance_cents(app, theirs) == 1_000_000
+    assert balance_cents(app, theirs) == 0
     with app.app_context():
-        assert get_db()["approvals"].count_documents({}) == 0
+        asked = list(get_db()["approvals"].find({}))
+    assert [(a["status"], a["amount_cents"]) for a in asked] == [
+        ("pending_approval", 1_000_000)
+    ]
 
 
 def test_a_goal_deposit_above_the_threshold_needs_no_approval(

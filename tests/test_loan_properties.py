@@ -61,11 +61,13 @@ class LoanLife(RuleBasedStateMachine):
                 NewProduct("Any", self.rate, 10_000, 2_000_000, 1, 36)
             )
             state = loans.apply(
-                self.user, Application(str(product["_id"]), cents, term), rules=rules
+                Caller(self.user),
+                Application(str(product["_id"]), cents, term),
+                rules=rules,
             )
             self.loan_id = state.doc["_id"]
-            loans.approve(banker, str(self.loan_id), rules=rules)
-            loans.disburse(banker, str(self.loan_id), rules=rules)
+            loans.approve(Caller(banker), str(self.loan_id), rules=rules)
+            loans.disburse(Caller(banker), str(self.loan_id), rules=rules)
             primary = AccountModel().find_by_id(self.user["_id"])["account_number"]
         # Enough to repay anything the loan can come to.
         fund(self.app, primary, 10 * cents + 10_000_000)

@@ -49,7 +49,7 @@ def product(app):
 
 def submitted(app, carol, product, cents=PRINCIPAL) -> ObjectId:
     with app.app_context():
-        state = loans.apply(carol, Application(str(product["_id"]), cents, 12),
+        state = loans.apply(Caller(carol), Application(str(product["_id"]), cents, 12),
                             rules=loan_rules())  # fmt: skip
     return state.doc["_id"]
 
@@ -89,10 +89,10 @@ def test_racing_decisions_reach_one_outcome(app, people, product):
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
     deciders = [
-        lambda: loans.approve(banker, str(loan_id), rules=rules),
-        lambda: loans.approve(other, str(loan_id), rules=rules),
-        lambda: loans.reject(banker, str(loan_id), "no", rules=rules),
-        lambda: loans.reject(other, str(loan_id), "no", rules=rules),
+        lambda: loans.approve(Caller(banker), str(loan_id), rules=rules),
+        lambda: loans.approve(Caller(other), str(loan_id), rules=rules),
+        lambda: loans.reject(Caller(banker), str(loan_id), "no", rules=rules),
+        lambda: loans.reject(Caller(other), str(loan_id), "no", rules=rules),
     ]
     outcomes = race(app, deciders * 2)
     winners = [o for o in outcomes if not isinstance(o, Exception)]
@@ -105,9 +105,9 @@ def test_racing_disbursements_pay_out_once(app, people, product):
     carol, banker, other = people
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
     outcomes = race(app, [
-        lambda who=who: loans.disburse(who, str(loan_id), rules=rules)
+        lambda who=who: loans.disburse(Caller(who), str(loan_id), rules=rules)
         for who in (banker, other) * (THREADS // 2)
     ])  # fmt: skip
     done = [o for o in outcomes if not isinstance(o, Exception)]
@@ -130,11 +130,13 @@ def test_a_withdrawal_racing_a_disbursement_never_both(app, people, product):
     rules = in_context(app, loan_rules)
     for _round in range(6):
         loan_id = submitted(app, carol, product)
-        in_context(app, lambda i=loan_id: loans.approve(banker, str(i), rules=rules))
+        in_context(
+            app, lambda i=loan_id: loans.approve(Caller(banker), str(i), rules=rules)
+        )
         before = balance_cents(app, carol_number(app, carol))
         race(app, [
-            lambda loan_id=loan_id: loans.disburse(banker, str(loan_id), rules=rules),
-            lambda loan_id=loan_id: loans.withdraw(carol, str(loan_id), rules=rules),
+            lambda i=loan_id: loans.disburse(Caller(banker), str(i), rules=rules),
+            lambda i=loan_id: loans.withdraw(Caller(carol), str(i), rules=rules),
         ])  # fmt: skip
         status = stored(app, loan_id)["status"]
         moved = balance_cents(app, carol_number(app, carol)) - before
@@ -145,8 +147,8 @@ def test_a_withdrawal_racing_a_disbursement_never_both(app, people, product):
 def active_loan(app, carol, banker, product) -> ObjectId:
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
-    in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
+    in_context(app, lambda: loans.disburse(Caller(banker), str(loan_id), rules=rules))
     return loan_id
 
 
@@ -195,10 +197,12 @@ def test_a_disbursement_crashing_after_any_write_is_finished_once(
     app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
     faulty = faults.install(app, crash_after=crash_after)
     with pytest.raises(faults.Crash):
-        in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
+        in_context(
+            app, lambda: loans.disburse(Caller(banker), str(loan_id), rules=rules)
+        )
     faults.uninstall(app, faulty)
     assert faulty.writes == WRITES_OF_A_DISBURSEMENT[:crash_after]
     in_context(app, run_recovery)
@@ -206,7 +210,9 @@ def test_a_disbursement_crashing_after_any_write_is_finished_once(
     # left approved is disbursed by the banker's retry.
     in_context(app, lambda: loans.charge_due(utc_now(), rules=rules))
     if stored(app, loan_id)["status"] == "approved":
-        in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
+        in_context(
+            app, lambda: loans.disburse(Caller(banker), str(loan_id), rules=rules)
+        )
     loan = stored(app, loan_id)
     assert loan["status"] == "active"
     assert balance_cents(app, carol_number(app, carol)) == PRINCIPAL
@@ -219,9 +225,9 @@ def test_the_disbursement_writes_are_the_listed_ones(app, people, product):
     carol, banker, _other = people
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
     faulty = faults.install(app)
-    in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.disburse(Caller(banker), str(loan_id), rules=rules))
     faults.uninstall(app, faulty)
     assert faulty.writes == WRITES_OF_A_DISBURSEMENT
 
@@ -287,12 +293,14 @@ def test_a_refused_disbursement_is_not_a_crash(app, people, product):
     carol, banker, _other = people
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
     with app.app_context():
         get_db()["accounts"].update_one({"_id": carol["_id"]},
                                         {"$set": {"status": "frozen"}})  # fmt: skip
     with pytest.raises(DomainError):
-        in_context(app, lambda: loans.disburse(banker, str(loan_id), rules=rules))
+        in_context(
+            app, lambda: loans.disburse(Caller(banker), str(loan_id), rules=rules)
+        )
     assert stored(app, loan_id)["status"] == "approved"
 
 
@@ -303,7 +311,7 @@ def test_a_stalled_disbursement_taken_over_cannot_be_put_back(app, people, produ
     app.config["LEDGER_PENDING_TIMEOUT"] = timedelta(0)
     loan_id = submitted(app, carol, product)
     rules = in_context(app, loan_rules)
-    in_context(app, lambda: loans.approve(banker, str(loan_id), rules=rules))
+    in_context(app, lambda: loans.approve(Caller(banker), str(loan_id), rules=rules))
     stalled_lease = ObjectId()
     model = LoanModel()
     in_context(app, lambda: model.move(

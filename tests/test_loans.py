@@ -284,6 +284,31 @@ def customer_id(customer):
     return ObjectId(customer["user"]["id"])
 
 
+def test_a_disbursement_moves_no_system_account_and_none_idle_is_listed(
+    app, client, customer, banker, product
+):
+    """Both sides of a disbursement are the customer's (the loan account at
+    minus the principal, the disbursement account credited): customer_total
+    does not move, so, the total being always 0.00, no system account can.
+    The trial balance lists the accounts the bank books to, and no
+    ``loan_funds`` that would read 0.00 for ever."""
+    fund(app, customer["account"]["account_number"], 10_000)
+    _check, before = books(client, banker)
+    loan = disbursed(client, customer, banker, product)
+    after_check, after = books(client, banker)
+    assert after_check["ok"] and after_check["balanced"], after_check
+    assert after["customer_total"] == before["customer_total"] == "100.00"
+    assert after["system_accounts"] == before["system_accounts"]
+    assert [row["name"] for row in after["system_accounts"]] == [
+        "cash", "interest_income", "fees",
+    ]  # fmt: skip
+    # Interest, the bank's income, is what moves the bank's side of a loan.
+    run_loan_job(app, on(loan["next_due"]["date"]))
+    system = assert_books_balance(client, banker)
+    assert system["interest_income"] == "10.00"
+    assert books(client, banker)[1]["customer_total"] == "90.00"
+
+
 def test_a_disbursement_retried_with_its_key_disburses_once(
     app, client, customer, banker, product
 ):

@@ -9,6 +9,7 @@ import pytest
 from bson import ObjectId
 
 from app.core import scheduled_transfers
+from app.core.approvals import ApprovalRules
 from app.core.errors import AccountBusy
 from app.core.limits import DailyLimits
 from app.core.scheduled_transfers import StandingOrder
@@ -24,12 +25,21 @@ from tests.test_ledger import OUTGOING, check
 FAR = "2099-01-31"
 
 
-def rules(app) -> SpendingRules:
-    return SpendingRules(
-        currency="USD",
-        limits=DailyLimits(default_cents=1_000_000, zone="UTC"),
-        stale_after=app.config["LEDGER_PENDING_TIMEOUT"],
+def rules(app) -> ApprovalRules:
+    """The runner's rules: a daily limit that never binds here, and the bank's
+    approval threshold (an occurrence at or above it waits for a banker, see
+    test_scheduled_approvals)."""
+    return approved(
+        SpendingRules(
+            currency="USD",
+            limits=DailyLimits(default_cents=1_000_000, zone="UTC"),
+            stale_after=app.config["LEDGER_PENDING_TIMEOUT"],
+        )
     )
+
+
+def approved(spending: SpendingRules) -> ApprovalRules:
+    return ApprovalRules(1_000_000, timedelta(days=1), spending)
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -188,7 +198,8 @@ def test_scheduled_payments_count_against_the_daily_limit(app, customer, pair):
     with app.app_context():
         small = SpendingRules("USD", DailyLimits(50_000, "UTC"), timedelta(60))
         # Both fall due on the runner's day; only the first fits that day.
-        assert scheduled_transfers.pay_due(at("2027-07-02"), "UTC", small).done == 1
+        paid = scheduled_transfers.pay_due(at("2027-07-02"), "UTC", approved(small))
+        assert paid.done == 1
     assert runs(app, order) == [("2027-07-01", "succeeded", None)]
     assert stored(app, order)["last_attempt"]["reason"] == "daily_limit_exceeded"
 

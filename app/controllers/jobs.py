@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from app.controllers import flag_rules, spending_rules
+from app.controllers import approval_rules, flag_rules, spending_rules
 from app.controllers.notifications import notify_rules, send_policy, senders
 from app.core import jobs
 from app.core.jobs import JobContext
@@ -20,6 +20,7 @@ def context(now=None) -> JobContext:
         zone=current_app.config["BANK_TIMEZONE"],
         spending=spending_rules(),
         flags=flag_rules(),
+        approvals=approval_rules(),
         notify=notify_rules(),
         sending=send_policy(),
         senders=senders(),

@@ -1,4 +1,8 @@
-"""Loans: validate, run the use case, render the loan (and its money)."""
+"""Loans: validate, run the use case, render the loan (and its money).
+
+The use cases audit each decision themselves, in the decision's own write
+(``app.core.decision_audit``); only a product's creation is audited here.
+"""
 
 from dataclasses import asdict
 
@@ -84,18 +88,14 @@ def list_products(args: dict) -> dict:
 
 
 def apply(user: dict, payload: object) -> dict:
-    """The customer applies; render the loan with its schedule preview.
+    """The customer applies (audited by the use case); render the loan with its
+    schedule preview.
 
     :raises ValidationError: bad input, or terms outside the product's bounds.
     """
     data = application_schema.load(payload)
-    state = loans.apply(user, Application(**data), rules=loan_rules())
-    rendered = application_result_schema.dump(shown(state))
-    audit.record(
-        "loan_applied", actor=user["username"], target=rendered["id"],
-        details={"amount_cents": data["cents"], "term_months": data["term_months"]},
-    )  # fmt: skip
-    return rendered
+    state = loans.apply(caller(user), Application(**data), rules=loan_rules())
+    return application_result_schema.dump(shown(state))
 
 
 def list_own(user: dict, args: dict) -> dict:
@@ -142,8 +142,7 @@ def withdraw(user: dict, loan_id: str) -> dict:
 
     :raises DomainError: see :func:`app.core.loans.withdraw`.
     """
-    state = loans.withdraw(user, loan_id, rules=loan_rules())
-    audit.record("loan_withdrawn", actor=user["username"], target=loan_id)
+    state = loans.withdraw(caller(user), loan_id, rules=loan_rules())
     return loan_schema.dump(shown(state))
 
 
@@ -152,8 +151,7 @@ def approve(actor: dict, loan_id: str) -> dict:
 
     :raises DomainError: see :func:`app.core.loans.approve`.
     """
-    state = loans.approve(actor, loan_id, rules=loan_rules())
-    audit.record("loan_approved", actor=actor["username"], target=loan_id)
+    state = loans.approve(caller(actor), loan_id, rules=loan_rules())
     return banker_loan_schema.dump(shown(state))
 
 
@@ -163,25 +161,20 @@ def reject(actor: dict, loan_id: str, payload: object) -> dict:
     :raises DomainError: see :func:`app.core.loans.reject`.
     """
     data = reject_schema.load(payload)
-    state = loans.reject(actor, loan_id, data["reason"], rules=loan_rules())
-    audit.record(
-        "loan_rejected", actor=actor["username"], target=loan_id,
-        details={"reason": data["reason"]},
-    )  # fmt: skip
+    state = loans.reject(caller(actor), loan_id, data["reason"], rules=loan_rules())
     return banker_loan_schema.dump(shown(state))
 
 
-def disburse(actor: dict, loan_id: str) -> dict:
+def disburse(actor: dict, loan_id: str, request: str | None = None) -> dict:
     """A banker disburses an approved loan (once, however often asked).
+
+    ``request``: the Idempotency-Key's claim, when the request has one (a retry
+    of it is answered with the loan even when the job finished it meanwhile).
 
     :raises DomainError: see :func:`app.core.loans.disburse`.
     """
-    state = loans.disburse(actor, loan_id, rules=loan_rules())
-    audit.record(
-        "loan_disbursed", actor=actor["username"], target=loan_id,
-        details={"amount_cents": state.doc["principal_cents"],
-                 "account_number": state.doc["account_number"]},
-    )  # fmt: skip
+    state = loans.disburse(caller(actor), loan_id, rules=loan_rules(),
+                           request=request)  # fmt: skip
     return banker_loan_schema.dump(shown(state))
 
 

@@ -7,18 +7,11 @@ every movement posted until now.
 
 from flask import current_app
 
-from app import audit
-from app.controllers import flag_rules
-from app.controllers.banker import record_status_change
+from app.controllers import caller, flag_rules
 from app.core import reviews
-from app.core.accounts import StatusChange
-from app.core.errors import ReviewNotOpen
 from app.core.recovery import feed_overlap
 from app.schemas.common import page
 from app.schemas.review import close_review_schema, review_args_schema, review_schema
-
-# Audit action of a close (snake case, as GET /audit/events filters actions).
-CLOSED_ACTION = "review_closed"
 
 
 def list_reviews(args: dict) -> dict:
@@ -35,44 +28,20 @@ def list_reviews(args: dict) -> dict:
 
 
 def close_review(actor: dict, review_id: str, payload: object) -> dict:
-    """Close a review with its outcome, audited with the banker; render it.
+    """Close a review with its outcome; render it.
 
-    A fraud close that froze the movement's account is audited as that
-    account's status change too, as a banker's PATCH is (also when a refused
-    close finished the freeze of one cut short).
+    The use case audits the close with the banker, and a fraud close's freeze
+    of the movement's account as that account's status change, as a banker's
+    PATCH is (also when a refused close finished the freeze of one cut short).
 
     :raises ValidationError: a missing or unknown outcome, or a bad note.
     :raises DomainError: see :func:`app.core.reviews.close_review`.
     """
     data = close_review_schema.load(payload)
-    try:
-        closing = reviews.close_review(
-            review_id, data["outcome"], data["note"], closed_by=actor["username"]
-        )
-    except ReviewNotOpen as refusal:
-        _record_freeze(actor, refusal.frozen, review_id)
-        raise
-    review = closing.review
-    _record_freeze(actor, closing.frozen, review_id)
-    audit.record(
-        CLOSED_ACTION,
-        actor=actor["username"],
-        target=review["_id"],
-        details={
-            "outcome": review["outcome"],
-            "rules": review["rules"],
-            "account_number": review["transaction"]["account_number"],
-            "frozen": closing.frozen is not None,
-        },
+    closing = reviews.close_review(
+        review_id, data["outcome"], data["note"], closer=caller(actor)
     )
-    return review_schema.dump(review)
-
-
-def _record_freeze(actor: dict, change: StatusChange | None, review_id: str) -> None:
-    """Audit the freeze a close made (nothing if it made none)."""
-    if change is not None:
-        # The id reached the review, so it is 24 hex digits: one case for all.
-        record_status_change(actor, change, {"review_id": review_id.lower()})
+    return review_schema.dump(closing.review)
 
 
 def catch_up() -> int:

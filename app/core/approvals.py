@@ -38,6 +38,13 @@ the approving ones whose lease ran out (the same work key, so the money moves
 once), and releases every reservation whose approval has reached its outcome,
 or that has no approval at all. Nothing here takes an in-process lock or
 writes a document shared by every request.
+
+The request and every outcome are audited exactly once, with the actor (the
+customer who asked or cancelled, the banker who approved or rejected, none for
+an expiry): each entry is built before its write and stored by it (the
+approval's insert, the guarded update that decides), then appended
+insert-once; the job delivers the entries a stopped request left behind
+(``app.core.decision_audit``).
 """
 
 import logging
@@ -47,7 +54,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from app.core import spending
+from app.core import decision_audit, spending
 from app.core.accounts import own_account
 from app.core.errors import (
     AccountBusy,
@@ -81,7 +88,6 @@ from app.models.approval import (
     ApprovalModel,
     shown_status,
 )
-from app.models.audit import AuditModel
 from app.models.user import UserModel
 
 log = logging.getLogger("app.approvals")
@@ -191,23 +197,23 @@ def _ask(
     key = key or MovementKey(ObjectId(), utc_now())
     in_ledger(ledger.reserve, source, key.id, order.cents, key.begun_at)
     now = utc_now()
-    approval = ApprovalModel().create(
-        {
-            "_id": key.id,
-            "user_id": caller.user["_id"],
-            "username": caller.username,
-            "kind": "withdrawal" if target is None else "transfer",
-            "account_id": source["_id"],
-            "from_account_number": source["account_number"],
-            "to_account_number": target and target["account_number"],
-            "amount_cents": order.cents,
-            "currency": source["currency"],
-            "description": order.description,
-            "created_at": now,
-            "expires_at": now + rules.ttl,
-        }
-    )
-    _audit(approval, caller.username, caller)
+    asked = {
+        "_id": key.id,
+        "user_id": caller.user["_id"],
+        "username": caller.username,
+        "kind": "withdrawal" if target is None else "transfer",
+        "account_id": source["_id"],
+        "from_account_number": source["account_number"],
+        "to_account_number": target and target["account_number"],
+        "amount_cents": order.cents,
+        "currency": source["currency"],
+        "description": order.description,
+        "created_at": now,
+        "expires_at": now + rules.ttl,
+    }
+    entry = _entry(asked, PENDING, caller.username, caller)
+    approval = ApprovalModel().create(asked, audit=[entry])
+    decision_audit.deliver([entry])
     return approval
 
 
@@ -301,24 +307,26 @@ def _close(
 
     :raises ApprovalNotPending: it was not pending.
     """
+    entry = _entry(approval, status, actor.username, actor, reason=reason)
     closed = ApprovalModel().close_pending(
-        approval["_id"], status, actor.username, reason, utc_now()
+        approval["_id"], status, actor.username, reason, utc_now(), audit=[entry]
     )
     if closed is None:
         raise _not_pending(ApprovalModel().find(approval["_id"]) or approval)
     _release(closed)
-    _audit(closed, actor.username, actor)
+    decision_audit.deliver([entry])
     return closed
 
 
 def _expire(approval: dict, now: datetime) -> dict | None:
     """Expire a pending approval past its expiry at ``now``; None if it was not."""
+    entry = _entry(approval, EXPIRED, None)
     expired = ApprovalModel().close_pending(
-        approval["_id"], EXPIRED, None, None, now, expired_only=True
+        approval["_id"], EXPIRED, None, None, now, expired_only=True, audit=[entry]
     )
     if expired is not None:
         _release(expired)
-        _audit(expired, None)
+        decision_audit.deliver([entry])
     return expired
 
 
@@ -401,9 +409,11 @@ def _finish(
 
     :raises AccountBusy: the lease was taken over; its holder records the outcome.
     """
+    entry = _entry(approval, status, approval["decided_by"], banker, **changes)
     finished = ApprovalModel().finish(
-        approval["_id"], token if status == FAILED else None, status, changes
-    )
+        approval["_id"], token if status == FAILED else None, status, changes,
+        audit=[entry],
+    )  # fmt: skip
     if finished is None:
         current = ApprovalModel().find(approval["_id"]) or approval
         if current["status"] != APPROVING:
@@ -411,7 +421,7 @@ def _finish(
         raise AccountBusy("The job runner is finishing this approval.")
     if status == FAILED:
         _release(finished)
-    _audit(finished, finished["decided_by"], banker)
+    decision_audit.deliver([entry])
     return finished
 
 
@@ -439,6 +449,9 @@ def run_job(now: datetime, rules: SpendingRules) -> JobRun:
             log.exception("approval %s could not be finished", approval["_id"])
             failed += 1
     done += release_left_behind(now - rules.stale_after)
+    # The audit entries of requests and outcomes whose request stopped after
+    # deciding: written now (none twice).
+    done += decision_audit.drain(ApprovalModel())
     return JobRun(done=done, failed=failed)
 
 
@@ -498,26 +511,31 @@ def _release(approval: dict) -> None:
     ledger.release(approval["account_id"], approval["_id"], approval["amount_cents"])
 
 
-def _audit(approval: dict, actor: str | None, caller: Caller | None = None) -> None:
-    """Append the audit entry of the approval's request or outcome.
+def _entry(
+    approval: dict,
+    status: str,
+    actor: str | None,
+    caller: Caller | None = None,
+    *,
+    reason: str | None = None,
+    transfer_id: ObjectId | None = None,
+) -> dict:
+    """Build the audit entry of the approval's request or outcome ``status``.
 
     ``actor``: who decided (None: the bank's clock); ``caller``: the request
     it came in, for its address and id (None: the job).
     """
-    AuditModel().append(
-        ACTIONS[approval["status"]],
+    return decision_audit.entry(
+        ACTIONS[status],
         actor=actor,
         target=approval["_id"],
-        ip=caller.ip if caller else None,
-        request_id=caller.request_id if caller else None,
+        origin=caller,
         details={
             "kind": approval["kind"],
             "amount_cents": approval["amount_cents"],
             "from_account_number": approval["from_account_number"],
             "to_account_number": approval["to_account_number"],
-            "reason": approval["reason"],
-            "transfer_id": str(approval["transfer_id"])
-            if approval["transfer_id"]
-            else None,
+            "reason": reason,
+            "transfer_id": str(transfer_id) if transfer_id else None,
         },
     )

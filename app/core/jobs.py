@@ -29,6 +29,7 @@ from app.core import (
     roundups,
     scheduled_transfers,
 )
+from app.core.approvals import ApprovalRules
 from app.core.errors import JobNotFound
 from app.core.idempotency import settle_stale_keys
 from app.core.notification_events import NotifyRules
@@ -51,6 +52,9 @@ class JobContext:
     zone: str  # BANK_TIMEZONE
     spending: SpendingRules
     flags: FlagRules  # FLAG_AMOUNT, FLAG_VELOCITY_COUNT
+    # APPROVAL_THRESHOLD, APPROVAL_TTL_SECONDS: a standing order's large
+    # occurrence waits for a banker, as the same transfer by hand does.
+    approvals: ApprovalRules
     # The notifications job: what to notify, how to retry, each channel's sender.
     notify: NotifyRules | None = None
     sending: SendPolicy | None = None
@@ -85,7 +89,7 @@ class Job:
 
 
 def _pay_scheduled(context: JobContext) -> Outcome:
-    paid = scheduled_transfers.pay_due(context.now, context.zone, context.spending)
+    paid = scheduled_transfers.pay_due(context.now, context.zone, context.approvals)
     return Outcome(done=paid.done, failed=paid.failed)
 
 
@@ -144,7 +148,7 @@ def _approvals(context: JobContext) -> Outcome:
 def _flag(context: JobContext) -> Outcome:
     overlap = recovery.feed_overlap(context.stale_after)
     opened = reviews.catch_up(overlap, context.flags)
-    return Outcome(done=opened + reviews.finish_freezes(), failed=0)
+    return Outcome(done=opened + reviews.finish_closes(), failed=0)
 
 
 def _monthly_report(context: JobContext) -> Outcome:
@@ -202,7 +206,8 @@ JOBS: dict[str, Job] = {
         Job(
             "loan_interest",
             "Charge each loan's interest on its due dates; finish disbursements "
-            "and closes whose request stopped.",
+            "and closes whose request stopped, and audit the loan decisions "
+            "whose request stopped before their entry.",
             _loans,
             lambda context: loans.due_count(context.now, rules=_loan_rules(context)),
             always=True,
@@ -217,7 +222,8 @@ JOBS: dict[str, Job] = {
         Job(
             "flag_movements",
             "Open a review of each movement posted since the last run that a "
-            "flag rule fires on.",
+            "flag rule fires on; finish the freezes and audit entries of closes "
+            "whose request stopped.",
             _flag,
             lambda context: 0,
             always=True,
@@ -225,7 +231,8 @@ JOBS: dict[str, Job] = {
         Job(
             "approvals",
             "Expire approvals past APPROVAL_TTL_SECONDS, finish those whose "
-            "approver stopped, release reservations left behind.",
+            "approver stopped, release reservations left behind, audit the "
+            "decisions whose request stopped before their entry.",
             _approvals,
             lambda context: approvals.due_count(context.now),
             always=True,

@@ -7,9 +7,19 @@ through the ledger with balanced legs:
 
 - **disbursement**: a transfer out of the loan account (allowed below zero,
   down to minus the principal, by ``Terms(floor_cents=...)``) into the
-  customer's disbursement account. Both legs are customer accounts, so the
-  books stay balanced with no system entry; the bank's lending shows in the
-  trial balance as the negative loan balance within ``customer_total``;
+  customer's disbursement account. The loan account *is* the bank's loan funds
+  lent out: its negative balance is the customer's debt to the bank, within
+  ``customer_total`` as the contract counts loans; the account credited is the
+  money the customer received. Both legs are customer accounts, so the books
+  balance with no system entry, and none could take one: a disbursement leaves
+  ``customer_total`` unmoved, and with the total always ``0.00`` the system
+  accounts cannot move either, so any booking through a ``loan_funds`` system
+  account would net to zero at every disbursement (and taking the other side
+  from ``cash`` or ``interest_income`` would misstate money that never came
+  in). So the trial balance does not list a ``loan_funds`` that would read
+  ``0.00`` for ever (``app.models.ledger.SYSTEM_ACCOUNTS``). A disbursement is
+  no income in the statements and analytics: it comes from one of the
+  customer's own accounts;
 - **interest**: a charge on the loan account booked to ``interest_income``,
   one per period, by the job runner on the period's due date;
 - **repayment**: a transfer from the customer's account into the loan
@@ -27,6 +37,14 @@ withdrawal before any money moves; the money moves under ``run_once`` keyed by
 the loan, so a retried or raced disbursement moves it once, and a disbursement
 whose request stopped is finished by the job runner.
 
+Every decision (application, approval, rejection, withdrawal, disbursement) is
+audited with its actor in the guarded update that makes it, and delivered to
+the log insert-once (``app.core.decision_audit``): a request that stops after
+deciding leaves its entry for the job runner, never loses it. A disbursement
+asked with an Idempotency-Key keeps a digest of the key's claim, so a retry of
+a request that stopped is answered with the loan however the disbursement was
+finished (see :func:`disburse`).
+
 What is owed splits into principal and interest by one rule, repayments pay
 interest first: with ``owed`` = minus the loan balance, the outstanding
 principal is ``min(principal, owed)`` (what exceeds the principal is charged
@@ -37,13 +55,14 @@ interest charged later. Repayments are matched to the frozen schedule's rows
 in order, for the rows' ``paid`` and status and for ``days_past_due``.
 """
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from bson import ObjectId
 
-from app.core import loan_schedule
+from app.core import decision_audit, loan_schedule
 from app.core.accounts import own_account
 from app.core.calendar import bank_day
 from app.core.errors import (
@@ -71,6 +90,14 @@ from app.models.loan_product import LoanProductModel
 ALL_PAID = "9999-12-31"
 # The states a customer may still withdraw from.
 WITHDRAWABLE = ("submitted", "approved")
+# The audit action of each decision, by the state it moves the loan to.
+ACTIONS = {
+    "submitted": "loan_applied",
+    "approved": "loan_approved",
+    "rejected": "loan_rejected",
+    "withdrawn": "loan_withdrawn",
+    "active": "loan_disbursed",
+}
 
 
 @dataclass(frozen=True)
@@ -181,14 +208,16 @@ def list_products(
 # -- applications and decisions -----------------------------------------------
 
 
-def apply(user: dict, application: Application, *, rules: LoanRules) -> LoanState:
-    """Record the customer's application, ``submitted``, with a schedule preview.
+def apply(caller: Caller, application: Application, *, rules: LoanRules) -> LoanState:
+    """Record the customer's application, ``submitted``, with a schedule preview
+    (and its audit entry, see ``app.core.decision_audit``).
 
     :raises InvalidRequest: no such product (or not offered), or an amount or
         term outside the product's bounds, or a disbursement account that is
         not a current or savings account.
     :raises AccountNotFound: the disbursement account is not the customer's.
     """
+    user = caller.user
     product = LoanProductModel().find(application.product_id)
     if product is None or not product["active"]:
         raise InvalidRequest("product_id", "No such loan product on offer.")
@@ -203,9 +232,15 @@ def apply(user: dict, application: Application, *, rules: LoanRules) -> LoanStat
         )
     rate = Decimal(product["annual_rate"])
     now = utc_now()
+    loan_id = ObjectId()
+    entry = decision_audit.entry(
+        ACTIONS["submitted"], actor=user["username"], target=loan_id, origin=caller,
+        details={"amount_cents": application.cents,
+                 "term_months": application.term_months},
+    )  # fmt: skip
     loan = LoanModel().insert(
         {
-            "_id": ObjectId(),
+            "_id": loan_id,
             "user_id": user["_id"],
             "username": user["username"],
             "product_id": product["_id"],
@@ -225,8 +260,10 @@ def apply(user: dict, application: Application, *, rules: LoanRules) -> LoanStat
             "reason": None,
             "disbursed_at": None,
             "account_number": None,
-        }
+        },
+        audit=[entry],
     )
+    decision_audit.deliver([entry])
     return state_of(loan, None, bank_day(now, rules.zone))
 
 
@@ -276,30 +313,28 @@ def _statuses(status: str | None) -> list[str] | None:
     return ["approved", "disbursing"] if status == "approved" else [status]
 
 
-def withdraw(user: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
+def withdraw(caller: Caller, loan_id: str, *, rules: LoanRules) -> LoanState:
     """The customer withdraws an application not yet disbursed.
 
     :raises LoanNotFound: no such loan of the caller's.
     :raises InvalidState: the loan is past approval (or already decided so).
     """
-    loan = _own(user, loan_id)
-    return _decide(loan, WITHDRAWABLE, "withdrawn", "withdraw", user["username"], rules)
+    loan = _own(caller.user, loan_id)
+    return _decide(loan, WITHDRAWABLE, "withdrawn", "withdraw", caller, rules)
 
 
-def approve(actor: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
+def approve(caller: Caller, loan_id: str, *, rules: LoanRules) -> LoanState:
     """A banker approves a submitted application.
 
     :raises LoanNotFound: no such loan.
     :raises InvalidState: the loan is not ``submitted``.
     """
     loan = _found(LoanModel().find(loan_id))
-    return _decide(
-        loan, ("submitted",), "approved", "approve", actor["username"], rules
-    )
+    return _decide(loan, ("submitted",), "approved", "approve", caller, rules)
 
 
 def reject(
-    actor: dict, loan_id: str, reason: str | None, *, rules: LoanRules
+    caller: Caller, loan_id: str, reason: str | None, *, rules: LoanRules
 ) -> LoanState:
     """A banker rejects a submitted application.
 
@@ -307,38 +342,55 @@ def reject(
     :raises InvalidState: the loan is not ``submitted``.
     """
     loan = _found(LoanModel().find(loan_id))
-    return _decide(loan, ("submitted",), "rejected", "reject", actor["username"], rules,
+    return _decide(loan, ("submitted",), "rejected", "reject", caller, rules,
                    reason=reason)  # fmt: skip
 
 
 def _decide(
-    loan: dict, from_states: tuple[str, ...], to: str, action: str, by: str,
+    loan: dict, from_states: tuple[str, ...], to: str, action: str, caller: Caller,
     rules: LoanRules, reason: str | None = None,
 ) -> LoanState:  # fmt: skip
+    """Move the loan by one guarded update that also stores the decision's audit
+    entry (with the decider and their request), then deliver the entry."""
     now = utc_now()
+    by = caller.username
     changes = {"status_at": now, "decided_at": now, "decided_by": by}
     if to == "withdrawn":
         changes = {"status_at": now}
     if reason is not None:
         changes["reason"] = reason
-    moved = LoanModel().move(loan["_id"], from_states, to, changes)
+    entry = decision_audit.entry(
+        ACTIONS[to], actor=by, target=loan["_id"], origin=caller,
+        details={"reason": reason} if to == "rejected" else None,
+    )  # fmt: skip
+    moved = LoanModel().move(loan["_id"], from_states, to, changes, audit=[entry])
     if moved is None:
         current = LoanModel().find(loan["_id"]) or loan
         raise InvalidState(_shown(current["status"]), action, "a loan")
+    decision_audit.deliver([entry])
     return current_state(moved, rules)
 
 
 # -- disbursement -------------------------------------------------------------
 
 
-def disburse(actor: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
+def disburse(
+    caller: Caller, loan_id: str, *, rules: LoanRules, request: str | None = None
+) -> LoanState:
     """Open the loan's account and pay the principal into the disbursement account.
 
     Once only, whoever asks how often: the loan leaves ``approved`` by one
     guarded update, and the money moves under a claim keyed by the loan.
 
+    ``request``: what names the request for good across its retries (an
+    Idempotency-Key's claim: the banker and the key). The loan keeps a digest
+    of it, so that a retry of a request that stopped, and whose disbursement
+    the job runner (or another banker) finished meanwhile, is answered with the
+    loan instead of ``invalid_state``: it asked for exactly what happened.
+
     :raises LoanNotFound: no such loan.
-    :raises InvalidState: the loan is not ``approved``.
+    :raises InvalidState: the loan is not ``approved`` (and was not disbursed
+        for this ``request``).
     :raises AccountBusy: another banker's disbursement of it is under way.
     :raises DomainError: the disbursement account refused the money (frozen,
         closed); the loan stays ``approved``.
@@ -346,16 +398,32 @@ def disburse(actor: dict, loan_id: str, *, rules: LoanRules) -> LoanState:
     model = LoanModel()
     loan = _found(model.find(loan_id))
     now = utc_now()
+    asked = _digest(request)
     taken = model.move(
         loan["_id"], ("approved",), "disbursing",
-        {"status_at": now, "disbursed_by": actor["username"], "lease": ObjectId()},
+        {"status_at": now, "disbursed_by": caller.username,
+         "disbursed_from": caller.origin, "disburse_request": asked,
+         "lease": ObjectId()},
     )  # fmt: skip
     if taken is None:
         loan = model.find(loan["_id"]) or loan
+        if (
+            asked is not None
+            and loan.get("disburse_request") == asked
+            and (loan["status"] in ("active", "closed"))
+        ):
+            return current_state(loan, rules)  # this request's, finished after it
         if loan["status"] != "disbursing":
             raise InvalidState(_shown(loan["status"]), "disburse", "a loan")
         taken = _take_over(loan, now, rules)  # that request stopped: finish it
-    return current_state(_finish_disbursement(taken, rules, actor["username"]), rules)
+    return current_state(_finish_disbursement(taken, rules, caller.username), rules)
+
+
+def _digest(request: str | None) -> str | None:
+    """What a loan keeps of the request that disbursed it (never the key itself)."""
+    if request is None:
+        return None
+    return hashlib.sha256(request.encode()).hexdigest()
 
 
 def _take_over(loan: dict, now: datetime, rules: LoanRules) -> dict:
@@ -413,6 +481,13 @@ def _finish_disbursement(loan: dict, rules: LoanRules, by: str | None) -> dict:
         for row in rows
     ]
     first_due = frozen[0]["due_date"]
+    # Audited as the banker's who asked, whoever finishes it (the job included).
+    entry = decision_audit.entry(
+        ACTIONS["active"], actor=loan.get("disbursed_by"), target=loan["_id"],
+        origin=loan.get("disbursed_from"),
+        details={"amount_cents": loan["principal_cents"],
+                 "account_number": account["account_number"]},
+    )  # fmt: skip
     active = model.move(
         loan["_id"], ("disbursing",), "active",
         {
@@ -422,8 +497,12 @@ def _finish_disbursement(loan: dict, rules: LoanRules, by: str | None) -> dict:
             "charged": 0, "interest_charged_cents": 0,
             "next_charge_on": first_due, "next_unpaid_on": first_due,
         },
+        audit=[entry],
     )  # fmt: skip
-    return active or model.find(loan["_id"])
+    if active is None:
+        return model.find(loan["_id"])  # finished (and audited) by another runner
+    decision_audit.deliver([entry])
+    return active
 
 
 def _open_account(loan: dict, rules: LoanRules) -> dict:
@@ -547,6 +626,8 @@ def charge_due(now: datetime, *, rules: LoanRules) -> tuple[int, int]:
             failed += 1
     for loan in _settle_candidates(today):
         after_repayment(loan, rules)
+    # The audit entries of decisions whose request stopped after deciding.
+    done += decision_audit.drain(model)
     return done, failed
 
 

@@ -18,12 +18,17 @@ movement's journal entry (its out leg for a transfer):
 - ``unconfirmed_payee``: a transfer to a payee whose name check was not a
   ``match``.
 
-A transfer pays a payee when the sender keeps its target account as one: the
-journal names the account, not the payee, so a sweep's batch finds its payees
-by (owner, account number) in one query. A movement several rules flag gets one
-review with all of them. Closing a review as ``fraud`` freezes the movement's
-account (the source of a withdrawal or transfer, the account a deposit went
-into) as a banker's PATCH does (:func:`app.core.accounts.set_status`).
+A transfer pays a payee when the sender kept its target account as one when
+the money moved: the journal names the account, not the payee, so a sweep's
+batch finds its payees by (owner, account number), those kept and those
+deleted since (``app.models.payee``: a deleted payee is kept for these rules),
+in two queries, and judges the payee as it was then; deleting a payee before
+the sweep looks dodges nothing, and no movement writes anything for it. A
+movement several rules flag gets one review with all of them. Closing a review
+as ``fraud`` freezes the movement's account (the source of a withdrawal or
+transfer, the account a deposit went into) as a banker's PATCH does
+(:func:`app.core.accounts.set_status`). The close and the freeze are audited
+in the writes that make them (see :func:`close_review`).
 """
 
 from dataclasses import dataclass
@@ -31,7 +36,7 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 
-from app.core import accounts
+from app.core import accounts, decision_audit
 from app.core.accounts import StatusChange
 from app.core.audit_feed import sweep_journal
 from app.core.errors import (
@@ -41,9 +46,9 @@ from app.core.errors import (
     ReviewNotFound,
     ReviewNotOpen,
 )
+from app.core.movements import Caller
 from app.core.payees import MATCH
 from app.models import utc_now
-from app.models.audit import AuditModel
 from app.models.loan import LoanModel
 from app.models.payee import PayeeModel
 from app.models.review import ReviewModel
@@ -61,6 +66,8 @@ NEW_PAYEE_CENTS = 100_000  # 1000.00: more than this to a new payee is flagged
 NEW_PAYEE_AGE = timedelta(hours=24)
 # The journal sweep's position (app.models.feed).
 FEED = "reviews"
+# The audit action of a close (snake case, as GET /audit/events filters actions).
+CLOSED_ACTION = "review_closed"
 
 
 @dataclass(frozen=True)
@@ -109,10 +116,11 @@ def reviews_of(batch: list[dict], rules: FlagRules, now: datetime) -> list[dict]
         and entry["_id"] not in reviewed
         and entry["account_id"] not in lending
     ]
-    payees = PayeeModel().find_by_accounts({_paid(entry) for entry in fresh} - {None})
+    payees = PayeeModel().ever_kept({_paid(entry) for entry in fresh} - {None})
     opened = []
     for entry in fresh:
-        fired = rules_fired(entry, rules, payees.get(_paid(entry)))
+        payee = _payee_then(entry, payees.get(_paid(entry), []))
+        fired = rules_fired(entry, rules, payee)
         if fired:
             opened.append(_review(entry, fired, now))
     return opened
@@ -151,6 +159,20 @@ def _payee_rules(entry: dict, payee: dict | None) -> list[str]:
     if payee["name_check"]["result"] != MATCH:
         fired.append(UNCONFIRMED_PAYEE)
     return fired
+
+
+def _payee_then(entry: dict, payees: list[dict]) -> dict | None:
+    """The payee a transfer paid: one the sender kept for its target when the
+    money moved (added by its posting, not deleted before it began), deleted
+    since or not; the earliest added if a delete and a new add both fell in
+    the movement's flight."""
+    paid = [
+        payee
+        for payee in payees
+        if payee["created_at"] <= entry["posted_at"]
+        and payee.get("deleted_at", entry["created_at"]) >= entry["created_at"]
+    ]
+    return min(paid, key=lambda payee: payee["created_at"], default=None)
 
 
 def _paid(entry: dict) -> tuple[ObjectId, str] | None:
@@ -201,12 +223,15 @@ def close_review(
     review_id: str,
     outcome: str,
     note: str | None,
-    closed_by: str,
+    closer: Caller,
     now: datetime | None = None,
 ) -> Closing:
     """Close an open review with its outcome; ``fraud`` freezes its account.
 
     One guarded update closes it, so of two closes at once exactly one wins.
+    The close is audited with its banker in that same update, and the freeze
+    in the update that notes it (``app.core.decision_audit``), so a process
+    that stops anywhere leaves each entry written once, now or by the job.
 
     :raises ReviewNotFound: no such review (a malformed id included).
     :raises ReviewNotOpen: the review is closed already; the first close stands
@@ -216,44 +241,54 @@ def close_review(
         review is closed, and a retry finishes the freeze.
     """
     reviews = ReviewModel()
+    review = reviews.find(review_id)
+    if review is None:
+        raise ReviewNotFound()
+    entry = decision_audit.entry(
+        CLOSED_ACTION, actor=closer.username, target=review["_id"], origin=closer,
+        details={"outcome": outcome, "rules": review["rules"],
+                 "account_number": review["transaction"]["account_number"]},
+    )  # fmt: skip
     closed = reviews.close_if_open(
-        review_id, outcome=outcome, note=note, closed_by=closed_by,
-        at=now or utc_now(),
+        review["_id"], outcome=outcome, note=note, closed_by=closer.username,
+        at=now or utc_now(), audit=[entry],
     )  # fmt: skip
     if closed is None:
-        review = reviews.find(review_id)
-        if review is None:
-            raise ReviewNotFound()
-        raise ReviewNotOpen(frozen=_freeze_pending(review))
-    return Closing(closed, _freeze_pending(closed))
+        current = reviews.find(review["_id"]) or review
+        raise ReviewNotOpen(frozen=_freeze_pending(current, closer))
+    try:
+        frozen = _freeze_pending(closed, closer, also=[entry])
+    except AccountBusy:
+        decision_audit.deliver([entry])  # closed; the freeze is a retry's
+        raise
+    if not closed["freeze_pending"]:
+        decision_audit.deliver([entry])
+    return Closing(closed, frozen)
 
 
-def finish_freezes() -> int:
-    """Make the freeze of every fraud close that stopped before it (the job
-    runner's part); audit each freeze made here. Return how many were made."""
+def finish_closes() -> int:
+    """Finish what closes that stopped left undone (the job runner's part): the
+    freeze of a fraud close, and every audit entry still on its review. Return
+    how many freezes were made and entries written."""
     made = 0
     for review in ReviewModel().freezes_pending():
         try:
-            change = _freeze_pending(review)
+            change = _freeze_pending(review, None)
         except AccountBusy:
             continue  # the account kept changing: the next run tries again
-        if change is None:
-            continue
-        made += 1
-        AuditModel().append_once([AuditModel().build(
-            "account_status_changed", actor=review.get("closed_by"),
-            target=change.account["account_number"],
-            details={"from": change.previous, "to": change.account["status"],
-                     "review_id": str(review["_id"])},
-        )])  # fmt: skip
-    return made
+        made += change is not None
+    return made + decision_audit.drain(ReviewModel())
 
 
-def _freeze_pending(review: dict) -> StatusChange | None:
+def _freeze_pending(
+    review: dict, by: Caller | None, also: list[dict] | None = None
+) -> StatusChange | None:
     """Freeze the account of a fraud review whose freeze is still to be made.
 
     Return the change made now; None when there was nothing to do. An account
-    frozen or closed already stays as it is: the close stands either way.
+    frozen or closed already stays as it is: the close stands either way. The
+    freeze is audited with ``by`` (None: the job, for the banker who closed)
+    in the write that notes it, then delivered with the entries ``also``.
     """
     if not review.get("freeze_pending"):
         return None
@@ -261,5 +296,18 @@ def _freeze_pending(review: dict) -> StatusChange | None:
         change = accounts.set_status(review["transaction"]["account_number"], "frozen")
     except (AccountClosed, AccountNotFound):
         change = None
-    ReviewModel().freeze_done(review["_id"])
-    return change if change is not None and change.previous is not None else None
+    made = change if change is not None and change.previous is not None else None
+    entries = []
+    if made is not None:
+        entries.append(decision_audit.entry(
+            "account_status_changed",
+            actor=by.username if by else review.get("closed_by"),
+            target=made.account["account_number"], origin=by,
+            details={"from": made.previous, "to": made.account["status"],
+                     "review_id": str(review["_id"])},
+        ))  # fmt: skip
+    # Another runner may note the freeze first (having found the account
+    # frozen by this one): the entry is this runner's all the same.
+    ReviewModel().freeze_done(review["_id"], audit=entries)
+    decision_audit.deliver([*entries, *(also or [])])
+    return made

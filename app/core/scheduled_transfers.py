@@ -9,6 +9,20 @@ ledger, round-ups), each exactly once: the payment is keyed by the occurrence
 or a retry finds it paid instead of paying it again. A payment that is refused
 is tried again on each run until its day ends, then recorded ``failed``; three
 failed occurrences in a row suspend the order.
+
+An occurrence is the customer's transfer, so one of at least
+APPROVAL_THRESHOLD to someone else's account waits for a banker exactly as the
+same transfer sent by hand does (``app.core.approvals``): under the same work
+key, the runner reserves the amount and stores the approval instead of moving
+the money (asked once, however many runners or retries reach it), and records
+the occurrence ``awaiting_approval`` with the approval's id. The order then
+moves on to its next occurrence; the run shows the approval's outcome when it
+has one (``succeeded`` with the transfer once posted, ``failed`` with
+``approval_rejected``, ``approval_cancelled``, ``approval_expired`` or the
+movement's reason otherwise). A banker's refusal is not a failed payment: it
+does not count towards suspending the order. The approval outlives the order:
+cancelling the order leaves an occurrence already asked to its approval
+(``POST /approvals/{id}/cancel`` cancels that).
 """
 
 import logging
@@ -17,8 +31,9 @@ from datetime import date, datetime
 
 from bson import ObjectId
 
-from app.core import payees, spending
+from app.core import approvals, payees
 from app.core.accounts import own_account
+from app.core.approvals import ApprovalRules
 from app.core.calendar import bank_day
 from app.core.errors import (
     AccountBusy,
@@ -30,12 +45,12 @@ from app.core.errors import (
     reason_of,
 )
 from app.core.exactly_once import Done, WorkInProgress, run_once
-from app.core.movements import Caller, TransferOrder
+from app.core.movements import Caller, Movement, MovementKey, TransferOrder
 from app.core.schedules import Recurrence, first_on_or_after, occurrence
-from app.core.spending import SpendingRules
 from app.models import to_object_id, utc_now
 from app.models.account import AccountModel
-from app.models.scheduled_transfer import ScheduledTransferModel
+from app.models.approval import POSTED, TERMINAL, ApprovalModel
+from app.models.scheduled_transfer import AWAITING_APPROVAL, ScheduledTransferModel
 from app.models.user import UserModel
 
 log = logging.getLogger("app.scheduled")
@@ -67,7 +82,7 @@ class StandingOrder:
 class PayRun:
     """What one pass over the due orders did."""
 
-    done: int = 0  # occurrences paid
+    done: int = 0  # occurrences paid (or handed to a banker's approval)
     failed: int = 0  # payments refused (retried later, or recorded failed)
 
 
@@ -144,7 +159,30 @@ def list_runs(
     :raises ScheduledTransferNotFound: no such order of the owner's.
     """
     order = get(owner, order_id)
-    return ScheduledTransferModel().list_runs(order["_id"], limit, after)
+    runs, more = ScheduledTransferModel().list_runs(order["_id"], limit, after)
+    return _with_approvals(runs), more
+
+
+def _with_approvals(runs: list[dict]) -> list[dict]:
+    """The runs with each asked occurrence shown as its approval stands (one
+    query for the page): still ``awaiting_approval``, ``succeeded`` with the
+    transfer, or ``failed`` with why."""
+    asked = [run["approval_id"] for run in runs if run.get("approval_id")]
+    found = ApprovalModel().find_many(asked) if asked else {}
+    shown = []
+    for run in runs:
+        approval = found.get(run.get("approval_id"))
+        if approval is not None and approval["status"] in TERMINAL:
+            status = approval["status"]
+            if status == POSTED:
+                run = {**run, "status": "succeeded",
+                       "transfer_id": approval["transfer_id"]}  # fmt: skip
+            else:
+                reason = approval["reason"] if status == "failed" else None
+                run = {**run, "status": "failed",
+                       "reason": reason or f"approval_{status}"}  # fmt: skip
+        shown.append(run)
+    return shown
 
 
 def change(owner: dict, order_id: str, move: str, *, today: date) -> dict:
@@ -191,8 +229,9 @@ def due_count(now: datetime, zone: str) -> int:
     return ScheduledTransferModel().count_due(bank_day(now, zone).isoformat())
 
 
-def pay_due(now: datetime, zone: str, rules: SpendingRules) -> PayRun:
-    """Pay every occurrence due on or before today (``now`` in ``zone``).
+def pay_due(now: datetime, zone: str, rules: ApprovalRules) -> PayRun:
+    """Pay every occurrence due on or before today (``now`` in ``zone``); ask a
+    banker for those that need one (see the module docstring).
 
     Safe to run from several processes at once: a lease keeps runners off each
     other's orders (it only saves work), and each occurrence's payment is keyed
@@ -205,8 +244,9 @@ def pay_due(now: datetime, zone: str, rules: SpendingRules) -> PayRun:
         token = ObjectId()
         lease_start = utc_now()
         order = model.take_lease(
-            candidate["_id"], token, lease_start, lease_start + rules.stale_after
-        )
+            candidate["_id"], token, lease_start,
+            lease_start + rules.spending.stale_after,
+        )  # fmt: skip
         if order is None:
             continue  # another runner has it
         try:
@@ -222,7 +262,7 @@ def pay_due(now: datetime, zone: str, rules: SpendingRules) -> PayRun:
 
 
 def _pay_order(
-    order: dict, today: date, now: datetime, rules: SpendingRules
+    order: dict, today: date, now: datetime, rules: ApprovalRules
 ) -> tuple[int, int]:
     """Pay an order's due occurrences in date order; return (paid, refused)."""
     model = ScheduledTransferModel()
@@ -244,7 +284,8 @@ def _pay_order(
         else:
             # Marked as being paid, in one write guarded by its state: a pause
             # or cancel lands before (nothing is paid) or waits until after.
-            if model.start_paying(order, utc_now() + rules.stale_after) is None:
+            until = utc_now() + rules.spending.stale_after
+            if model.start_paying(order, until) is None:
                 break  # paused, cancelled, or another runner is paying it
             try:
                 done = _pay_occurrence(order, due, rules)
@@ -261,8 +302,14 @@ def _pay_order(
                 run = {"status": "failed", "transfer_id": None, "reason": reason}
             else:
                 paid += done.now  # not when an earlier runner had paid it
-                moved_id = done.movement.movement_id
-                run = {"status": "succeeded", "transfer_id": moved_id, "reason": None}
+                if done.approval is not None:
+                    asked = done.approval["_id"]
+                    run = {"status": AWAITING_APPROVAL, "transfer_id": None,
+                           "reason": None, "approval_id": asked}  # fmt: skip
+                else:
+                    moved_id = done.movement.movement_id
+                    run = {"status": "succeeded", "transfer_id": moved_id,
+                           "reason": None}  # fmt: skip
         if recorded is None:
             # Whether this failure suspends the order, kept with the run: the
             # notification of a suspension is derived from the runs.
@@ -279,9 +326,10 @@ def _pay_order(
         following = occurrence(
             date.fromisoformat(order["start_date"]), _recurrence(order), n
         )
+        # Only a failed payment counts towards a suspension (an asked one does not).
         moved = model.advance(
             order, n, following.isoformat() if following else None,
-            run["status"] == "succeeded", SUSPEND_AFTER,
+            run["status"] != "failed", SUSPEND_AFTER,
         )  # fmt: skip
         if moved is None:
             break  # another runner recorded it and moved the order on
@@ -289,8 +337,9 @@ def _pay_order(
     return paid, refused
 
 
-def _pay_occurrence(order: dict, due: date, rules: SpendingRules) -> Done:
-    """Pay one occurrence, exactly once whoever tries; return what was paid."""
+def _pay_occurrence(order: dict, due: date, rules: ApprovalRules) -> Done:
+    """Pay one occurrence, exactly once whoever tries; return what was paid, or
+    the approval it waits for (a large transfer to someone else's account)."""
     user = UserModel().find_by_id(order["user_id"])
     if user is None or not user.get("active", True):
         raise AccountNotFound("The customer who placed the order is disabled.")
@@ -301,11 +350,16 @@ def _pay_occurrence(order: dict, due: date, rules: SpendingRules) -> Done:
         from_account_number=order["from_account_number"],
         description=order["description"],
     )
+
+    def pay(key: MovementKey) -> Movement | dict:
+        spent = approvals.transfer(caller, transfer, rules, key)
+        return spent.approval if spent.approval is not None else spent.movement
+
     return run_once(
         order["user_id"],
         f"scheduled:{order['_id']}:{due.isoformat()}",
-        lambda key: spending.transfer(caller, transfer, rules, key=key),
-        stale_after=rules.stale_after,
+        pay,
+        stale_after=rules.spending.stale_after,
     )
 
 

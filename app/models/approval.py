@@ -7,7 +7,9 @@ Every change of ``status`` is one update guarded by the status it leaves, so
 of two deciders racing, exactly one moves the document and the other finds it
 moved. ``approving`` (a banker approved; the movement is being posted) carries
 a ``lease``: a token and an expiry, so that only the lease holder records the
-outcome, and the job takes over an approval whose approver stopped.
+outcome, and the job takes over an approval whose approver stopped. The request
+and each outcome carry their audit entry in the same write
+(``app.models.audit_outbox``).
 """
 
 from datetime import datetime
@@ -18,6 +20,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.db import get_db
 from app.models import keyset_page, utc_now
+from app.models.audit_outbox import FIELD, AuditOutbox, carrying
 
 PENDING = "pending_approval"
 # Approved, the movement being posted; shown as pending until it has its outcome.
@@ -45,7 +48,7 @@ def stored_statuses(shown: str) -> list[str]:
     return [PENDING, APPROVING] if shown == PENDING else [shown]
 
 
-class ApprovalModel:
+class ApprovalModel(AuditOutbox):
     """Customers' large movements, each waiting for (or past) a banker's decision."""
 
     @property
@@ -64,9 +67,11 @@ class ApprovalModel:
         self.collection.create_index(
             [("status", ASCENDING), ("lease.until", ASCENDING)]
         )
+        self.ensure_outbox_index()
 
-    def create(self, doc: dict) -> dict:
-        """Store a new pending approval (``doc`` carries its ``_id``)."""
+    def create(self, doc: dict, audit: list[dict] | None = None) -> dict:
+        """Store a new pending approval (``doc`` carries its ``_id``) with the
+        audit entry of its request (see ``app.models.audit_outbox``)."""
         doc = {
             **doc,
             "status": PENDING,
@@ -77,7 +82,7 @@ class ApprovalModel:
             "lease": None,
             "updated_at": doc["created_at"],
         }
-        self.collection.insert_one(doc)
+        self.collection.insert_one({**doc, FIELD: list(audit)} if audit else doc)
         return doc
 
     def find(self, approval_id: ObjectId) -> dict | None:
@@ -110,10 +115,12 @@ class ApprovalModel:
         reason: str | None,
         now: datetime,
         expired_only: bool = False,
+        audit: list[dict] | None = None,
     ) -> dict | None:
         """Move a pending approval to ``status``; None if it was not pending.
 
         ``expired_only``: only if it is past its expiry at ``now`` (the job's).
+        ``audit``: the decision's entries, written with it.
         """
         query: dict = {"_id": approval_id, "status": PENDING}
         if expired_only:
@@ -122,6 +129,7 @@ class ApprovalModel:
             query,
             {"status": status, "decided_by": decided_by, "decided_at": now,
              "reason": reason},
+            audit,
         )  # fmt: skip
 
     def start_approving(
@@ -155,13 +163,15 @@ class ApprovalModel:
         token: ObjectId | None,
         status: str,
         changes: dict,
+        audit: list[dict] | None = None,
     ) -> dict | None:
-        """Record an approving approval's outcome; None if it is not approving
-        any more, or (given ``token``) the lease is not ours."""
+        """Record an approving approval's outcome (with its audit entries); None
+        if it is not approving any more, or (given ``token``) the lease is not
+        ours."""
         query: dict = {"_id": approval_id, "status": APPROVING}
         if token is not None:
             query["lease.token"] = token
-        return self._set(query, {"status": status, "lease": None, **changes})
+        return self._set(query, {"status": status, "lease": None, **changes}, audit)
 
     def expired_pending(self, now: datetime) -> list[dict]:
         """Return the pending approvals past their expiry at ``now``."""
@@ -185,9 +195,11 @@ class ApprovalModel:
         )
         return expired + stale
 
-    def _set(self, query: dict, changes: dict) -> dict | None:
+    def _set(
+        self, query: dict, changes: dict, audit: list[dict] | None = None
+    ) -> dict | None:
         return self.collection.find_one_and_update(
             query,
-            {"$set": {**changes, "updated_at": utc_now()}},
+            carrying({"$set": {**changes, "updated_at": utc_now()}}, audit or []),
             return_document=ReturnDocument.AFTER,
         )

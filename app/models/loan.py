@@ -14,7 +14,8 @@ move forward:
   back), which ``overdue=true`` filters on.
 
 Every change of state is one update guarded by the states it may leave, so
-two deciders reach one outcome.
+two deciders reach one outcome; a decision's audit entry is written by that
+same update (``app.models.audit_outbox``).
 """
 
 from datetime import datetime
@@ -25,6 +26,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.db import get_db
 from app.models import keyset_page, to_object_id
+from app.models.audit_outbox import FIELD, AuditOutbox, carrying
 
 # ``disbursing``: a banker took the loan out of ``approved`` to disburse it; it
 # shows as ``approved`` until the money has moved (see app.core.loans).
@@ -34,7 +36,7 @@ LOAN_STATUSES = (
 NEWEST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 
-class LoanModel:
+class LoanModel(AuditOutbox):
     """Loans, each applied for by one customer."""
 
     @property
@@ -66,6 +68,7 @@ class LoanModel:
         self.collection.create_index(
             [("disbursed_at", ASCENDING)], name="loans_by_disbursement"
         )
+        self.ensure_outbox_index()
 
     def disbursed_between(self, start: datetime, end: datetime) -> tuple[int, int]:
         """Count the loans disbursed in [start, end) and sum their principal."""
@@ -84,8 +87,9 @@ class LoanModel:
         docs = self.collection.find({"disbursed_at": {"$lt": end}}, {"_id": 1})
         return [doc["_id"] for doc in docs]
 
-    def insert(self, doc: dict) -> dict:
-        self.collection.insert_one(doc)
+    def insert(self, doc: dict, audit: list[dict] | None = None) -> dict:
+        """Store a new application with the audit entries of its making."""
+        self.collection.insert_one({**doc, FIELD: list(audit)} if audit else doc)
         return doc
 
     def find(self, loan_id: str | ObjectId) -> dict | None:
@@ -100,16 +104,18 @@ class LoanModel:
         to: str,
         changes: dict,
         lease: ObjectId | None = None,
+        audit: list[dict] | None = None,
     ) -> dict | None:
         """Move a loan from one of ``from_states`` to ``to``; None if it was in
         none of them (another decision came first). ``lease``: only if the
-        loan's disbursement lease is still that one (no runner took it over)."""
+        loan's disbursement lease is still that one (no runner took it over).
+        ``audit``: the decision's entries, written with it."""
         query: dict = {"_id": loan_id, "status": {"$in": list(from_states)}}
         if lease is not None:
             query["lease"] = lease
         return self.collection.find_one_and_update(
             query,
-            {"$set": {"status": to, **changes}},
+            carrying({"$set": {"status": to, **changes}}, audit or []),
             return_document=ReturnDocument.AFTER,
         )
 

@@ -1,4 +1,12 @@
-"""PayeeModel: the payees collection (the accounts a customer pays, by name)."""
+"""PayeeModel: the payees collection (the accounts a customer pays, by name).
+
+A deleted payee is forgotten by the customer's lists, not by the flag rules:
+``payees_deleted`` keeps what the rules judge (its account, when it was added,
+its name check) and when it went, so a payment made to it is judged by the
+payee it paid however late the flagging sweep looks (deleting it first dodges
+nothing). Written once per deletion, read once per sweep batch: no movement
+pays for it.
+"""
 
 from typing import Any
 
@@ -7,11 +15,13 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from app.db import get_db
-from app.models import AlreadyTaken, keyset_page, to_object_id
+from app.models import AlreadyTaken, keyset_page, to_object_id, utc_now
 
 # How many more tries than there are places a request makes before it gives
 # up: each lost try means another request took the place (or freed one).
 EXTRA_ATTEMPTS = 16
+# What a deleted payee keeps for the flag rules (see the module docstring).
+KEPT = ("user_id", "account_number", "created_at", "name_check")
 
 
 class PayeeModel:
@@ -26,6 +36,11 @@ class PayeeModel:
     @property
     def collection(self) -> Any:
         return get_db()["payees"]
+
+    @property
+    def deleted(self) -> Any:
+        """Deleted payees, as the flag rules judge them."""
+        return get_db()["payees_deleted"]
 
     def ensure_indexes(self) -> None:
         """Create the one-payee-per-account, places and listing indexes."""
@@ -42,6 +57,10 @@ class PayeeModel:
         self.collection.create_index(
             [("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
             name="payees_newest_first",
+        )
+        self.deleted.create_index(
+            [("user_id", ASCENDING), ("account_number", ASCENDING)],
+            name="deleted_payees_by_account",
         )
 
     def taken_places(self, user_id: ObjectId) -> set[int]:
@@ -84,18 +103,25 @@ class PayeeModel:
 
         Keyed by the pair; a pair no payee holds is absent.
         """
-        numbers: dict[ObjectId, list[str]] = {}
-        for user_id, account_number in sorted(pairs):
-            numbers.setdefault(user_id, []).append(account_number)
-        if not numbers:
+        query = _by_pairs(pairs)
+        if query is None:
             return {}
-        found = self.collection.find(
-            {"$or": [
-                {"user_id": user_id, "account_number": {"$in": owned}}
-                for user_id, owned in numbers.items()
-            ]}
-        )  # fmt: skip
+        found = self.collection.find(query)
         return {(doc["user_id"], doc["account_number"]): doc for doc in found}
+
+    def ever_kept(
+        self, pairs: set[tuple[ObjectId, str]]
+    ) -> dict[tuple[ObjectId, str], list[dict]]:
+        """Every payee, kept or deleted, of many (user id, account number) pairs,
+        in two queries: by the pair, the payees (with ``deleted_at`` when they
+        were deleted) a payment to that account may have paid."""
+        query = _by_pairs(pairs)
+        if query is None:
+            return {}
+        kept: dict[tuple[ObjectId, str], list[dict]] = {}
+        for doc in [*self.collection.find(query), *self.deleted.find(query)]:
+            kept.setdefault((doc["user_id"], doc["account_number"]), []).append(doc)
+        return kept
 
     def find_owned(self, user_id: ObjectId, payee_id: str | ObjectId) -> dict | None:
         """Return the payee only if ``user_id`` keeps it (None for a bad id)."""
@@ -126,8 +152,33 @@ class PayeeModel:
         )
 
     def delete_owned(self, user_id: ObjectId, payee_id: str | ObjectId) -> dict | None:
-        """Delete the user's payee (its place comes free); return it, or None."""
-        oid = to_object_id(payee_id)
-        if oid is None:
+        """Delete the user's payee (its place comes free); return it, or None.
+
+        Kept for the flag rules first, then deleted: a delete that stops in
+        between leaves the payee in place and kept, and its retry deletes it
+        (``deleted_at`` moves to the latest try, never back).
+        """
+        payee = self.find_owned(user_id, payee_id)
+        if payee is None:
             return None
-        return self.collection.find_one_and_delete({"_id": oid, "user_id": user_id})
+        kept = {name: payee[name] for name in KEPT if name in payee}
+        change = {"$setOnInsert": kept, "$max": {"deleted_at": utc_now()}}
+        try:
+            self.deleted.update_one({"_id": payee["_id"]}, change, upsert=True)
+        except DuplicateKeyError:  # a racing delete kept it first
+            self.deleted.update_one({"_id": payee["_id"]}, change)
+        gone = self.collection.delete_one({"_id": payee["_id"], "user_id": user_id})
+        return payee if gone.deleted_count == 1 else None
+
+
+def _by_pairs(pairs: set[tuple[ObjectId, str]]) -> dict | None:
+    """The filter of many (user id, account number) pairs; None for none."""
+    numbers: dict[ObjectId, list[str]] = {}
+    for user_id, account_number in sorted(pairs):
+        numbers.setdefault(user_id, []).append(account_number)
+    if not numbers:
+        return None
+    return {"$or": [
+        {"user_id": user_id, "account_number": {"$in": owned}}
+        for user_id, owned in numbers.items()
+    ]}  # fmt: skip

@@ -9,6 +9,9 @@ query. It leaves ``open`` once, by one guarded update::
 
     {_id, status: open|closed, rules: [...], transaction: <journal entry>,
      created_at (opened), closed_at, closed_by, outcome, note, freeze_pending}
+
+The close, and the freeze a fraud close makes, carry their audit entries in
+their own writes (``app.models.audit_outbox``).
 """
 
 from datetime import datetime
@@ -19,12 +22,13 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from app.db import get_db
 from app.models import insert_new, keyset_page, to_object_id
+from app.models.audit_outbox import AuditOutbox, carrying
 
 REVIEW_STATUSES = ("open", "closed")
 OUTCOMES = ("legitimate", "fraud")
 
 
-class ReviewModel:
+class ReviewModel(AuditOutbox):
     """Reviews of flagged movements, keyed by the movement id."""
 
     @property
@@ -47,6 +51,7 @@ class ReviewModel:
             name="freezes_pending",
             partialFilterExpression={"freeze_pending": True},
         )
+        self.ensure_outbox_index()
 
     def open_once(self, reviews: list[dict]) -> int:
         """Insert reviews whose movement has none yet; count those inserted."""
@@ -72,23 +77,25 @@ class ReviewModel:
         note: str | None,
         closed_by: str,
         at: datetime,
+        audit: list[dict] | None = None,
     ) -> dict | None:
         """Close an open review with its outcome; return it after, or None.
 
         One guarded update (``status: open``): of two closes at once, one wins
         and the other gets None. A fraud close leaves ``freeze_pending`` until
-        the source account is frozen (:meth:`freeze_done`).
+        the source account is frozen (:meth:`freeze_done`). ``audit``: the
+        close's entries, written with it.
         """
         oid = to_object_id(review_id)
         if oid is None:
             return None
         return self.collection.find_one_and_update(
             {"_id": oid, "status": "open"},
-            {"$set": {
+            carrying({"$set": {
                 "status": "closed", "outcome": outcome, "note": note,
                 "closed_by": closed_by, "closed_at": at,
                 "freeze_pending": outcome == "fraud",
-            }},
+            }}, audit or []),
             return_document=ReturnDocument.AFTER,
         )  # fmt: skip
 
@@ -96,12 +103,14 @@ class ReviewModel:
         """Fraud closes whose freeze is still to be made (a stopped request)."""
         return list(self.collection.find({"freeze_pending": True}))
 
-    def freeze_done(self, review_id: ObjectId) -> None:
-        """Note that a fraud review's source account is frozen (or cannot be)."""
-        self.collection.update_one(
+    def freeze_done(self, review_id: ObjectId, audit: list[dict] | None = None) -> bool:
+        """Note that a fraud review's source account is frozen (or cannot be),
+        with the freeze's audit entries; False if another runner noted it."""
+        result = self.collection.update_one(
             {"_id": review_id, "freeze_pending": True},
-            {"$set": {"freeze_pending": False}},
+            carrying({"$set": {"freeze_pending": False}}, audit or []),
         )
+        return result.modified_count == 1
 
     def count_opened(self, start: datetime, end: datetime) -> int:
         """Count the reviews opened in [start, end)."""

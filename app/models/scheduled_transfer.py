@@ -21,7 +21,10 @@ from app.db import get_db
 from app.models import keyset_page, utc_now
 
 STATUSES = ("active", "paused", "completed", "cancelled", "suspended")
-RUN_STATUSES = ("succeeded", "failed")
+# An occurrence that asked a banker (a large transfer) is recorded awaiting its
+# approval, with ``approval_id``; what it came to is the approval's.
+AWAITING_APPROVAL = "awaiting_approval"
+RUN_STATUSES = ("succeeded", "failed", AWAITING_APPROVAL)
 
 
 class ScheduledTransferModel:

@@ -96,12 +96,29 @@ class ScheduledTransferSchema(Schema):
 
 
 class RunSchema(Schema):
-    """One settled occurrence of an order."""
+    """One settled occurrence of an order (one that needed a banker's approval
+    shows the approval's outcome)."""
 
     due_date = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(RUN_STATUSES))
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(RUN_STATUSES),
+        metadata={
+            "description": "`awaiting_approval`: at least APPROVAL_THRESHOLD to "
+            "someone else's account, waiting for a banker (see `approval_id`); "
+            "once decided, `succeeded` (posted) or `failed` (`reason` "
+            "`approval_rejected`, `approval_cancelled`, `approval_expired`, or "
+            "why the approved movement failed)."
+        },
+    )
     transfer_id = ObjectIdString(required=True, allow_none=True)
     reason = fields.String(required=True, allow_none=True)
+    approval_id = ObjectIdString(
+        required=True,
+        allow_none=True,
+        dump_default=None,
+        metadata={"description": "The approval the occurrence asked for, if any."},
+    )
     attempted_at = UtcDateTime(required=True)
 
 

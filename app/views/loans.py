@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from app.controllers import loans
 from app.http import json_body, query_args
-from app.idempotency import idempotent, movement_key
+from app.idempotency import idempotent, movement_key, request_claim
 from app.openapi import RATE_LIMITED, operation
 from app.schemas.loan import (
     ApplicationResultSchema,
@@ -173,9 +173,12 @@ def reject(loan_id: str):
     bp, 200, BankerLoanSchema, idempotent=True,
     errors={
         **NOT_FOUND,
-        409: "The loan is not approved (`invalid_state`), or the disbursement "
-        "account is frozen or closed (`account_frozen`, `account_closed`); the "
-        "loan stays approved.",
+        409: "The loan is not approved (`invalid_state`; one disbursed by an "
+        "earlier try of this request, same banker and Idempotency-Key, answers "
+        "200), the disbursement account is frozen or closed (`account_frozen`, "
+        "`account_closed`; the loan stays approved, and a retry with the same "
+        "key replays that answer: use a new key once it is active again), or a "
+        "request with this key is still running (`idempotency_in_progress`).",
         503: "Another banker's disbursement of this loan is under way "
         "(`ledger_busy`); a retry is safe and never pays out twice.",
     },
@@ -184,5 +187,9 @@ def reject(loan_id: str):
 @idempotent(render=loans.render_disbursement)
 def disburse(loan_id: str):
     """Open the loan's account and pay the principal into the disbursement
-    account, once (with an Idempotency-Key, a retry answers the same)."""
-    return loans.disburse(current_user, loan_id), 200
+    account, once. With an Idempotency-Key a retry answers what the first
+    request answered (a refusal included); a retry of a request that stopped
+    halfway answers 200 with the loan, disbursed once (by the retry, or by the
+    job runner meanwhile). The same key from another banker is another
+    request: a loan already disbursed answers it `409 invalid_state`."""
+    return loans.disburse(current_user, loan_id, request_claim()), 200
