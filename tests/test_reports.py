@@ -448,3 +448,35 @@ def test_without_recipients_nothing_is_due_or_mailed(app):
     assert due(app, at) == 0
     assert run(app, at).done == 0
     assert outbox(app) == []
+
+
+def test_the_outstanding_figure_reads_only_loans_that_may_owe_at_the_months_end(app):
+    """Loans closed before the month's end owed 0.00 then: they stay out of the
+    report's list of loan accounts, so it grows with the live book, not with
+    every loan ever made."""
+    from app.models.loan import LoanModel
+
+    end = datetime(2026, 6, 1, tzinfo=UTC)
+    day = timedelta(days=1)
+    loans = {
+        "open": {"status": "active", "disbursed_at": end - 40 * day},
+        "closed_before": {
+            "status": "closed",
+            "disbursed_at": end - 40 * day,
+            "closed_at": end - day,
+        },
+        "closed_after": {
+            "status": "closed",
+            "disbursed_at": end - 40 * day,
+            "closed_at": end + day,
+        },
+        "paid_out_after": {"status": "active", "disbursed_at": end + day},
+        "never_paid_out": {"status": "submitted"},
+        "withdrawn": {"status": "withdrawn"},
+    }
+    ids = {}
+    with app.app_context():
+        for name, fields in loans.items():
+            ids[name] = LoanModel().collection.insert_one(fields).inserted_id
+        owing = set(LoanModel().ids_owing_at(end))
+    assert owing == {ids["open"], ids["closed_after"]}

@@ -124,10 +124,10 @@ def monthly_report(month: Month, zone: str, now: datetime) -> MonthlyReport:
     new, total = UserModel().customer_counts(start, end)
     disbursed, disbursed_cents = LoanModel().disbursed_between(start, end)
     # A loan's ledger account has the loan's id; its balance is minus what is
-    # owed, so the month-end balances of the loans paid out by then sum to
-    # minus the outstanding total (closed loans add nothing). Nothing is posted
-    # after now: for the current month, that is what is owed now.
-    loans = LoanModel().ids_disbursed_before(end)
+    # owed, so the month-end balances of the loans paid out and not closed by
+    # then sum to minus the outstanding total. Nothing is posted after now: for
+    # the current month, that is what is owed now.
+    loans = LoanModel().ids_owing_at(end)
     by_type, active, balances = TransactionModel().month_figures(
         start, end, CUSTOMER_MOVEMENTS, loans
     )

@@ -64,9 +64,18 @@ class LoanModel(AuditOutbox):
         self.collection.create_index(
             [("status", ASCENDING), ("next_unpaid_on", ASCENDING)], name="loans_overdue"
         )
-        # The monthly report: loans by when their money went out.
+        # The monthly report: loans by when their money went out, and those
+        # that may owe at a month's end (open, or closed since), found without
+        # reading the loans closed before it.
         self.collection.create_index(
             [("disbursed_at", ASCENDING)], name="loans_by_disbursement"
+        )
+        self.collection.create_index(
+            [("status", ASCENDING), ("disbursed_at", ASCENDING)],
+            name="loans_active_by_disbursement",
+        )
+        self.collection.create_index(
+            [("status", ASCENDING), ("closed_at", ASCENDING)], name="loans_closed"
         )
         self.ensure_outbox_index()
 
@@ -81,11 +90,16 @@ class LoanModel(AuditOutbox):
         )  # fmt: skip
         return next(((doc["count"], doc["cents"]) for doc in found), (0, 0))
 
-    def ids_disbursed_before(self, end: datetime) -> list[ObjectId]:
-        """The ids of the loans disbursed before ``end`` (each also the id of
-        its ledger account), in one query."""
-        docs = self.collection.find({"disbursed_at": {"$lt": end}}, {"_id": 1})
-        return [doc["_id"] for doc in docs]
+    def ids_owing_at(self, end: datetime) -> list[ObjectId]:
+        """The ids of the loans that may owe something at ``end`` (each also the
+        id of its ledger account), in one query: those active now and paid out
+        before it, and those closed since (one paid out after ``end`` has no
+        entry before it, so it adds nothing). A loan closed before ``end`` owed
+        0.00 then (it closes only at 0.00, and its account first), so leaving
+        it out bounds the list by the live book, not every loan ever made."""
+        owing = {"$or": [{"status": "active", "disbursed_at": {"$lt": end}},
+                         {"status": "closed", "closed_at": {"$gte": end}}]}  # fmt: skip
+        return [doc["_id"] for doc in self.collection.find(owing, {"_id": 1})]
 
     def insert(self, doc: dict, audit: list[dict] | None = None) -> dict:
         """Store a new application with the audit entries of its making."""
