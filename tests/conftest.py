@@ -7,7 +7,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.factories import auth_headers, login_headers, make_user
+from tests.factories import auth_headers, fund, login_headers, make_user
 from tests.helpers import make_app
 
 PASSWORD = "s3cure-enough-Passphrase"
@@ -100,3 +100,16 @@ def fast_switching():
     sys.setswitchinterval(1e-5)
     yield
     sys.setswitchinterval(previous)
+
+
+# 20000.00, in five deposits of 4000.00: below FLAG_AMOUNT, so none is flagged.
+PAYER_FUNDS = 2_000_000
+
+
+@pytest.fixture
+def payer(app, customer):
+    """The customer, funded with 20000.00 and a daily limit that never binds."""
+    app.config["DAILY_OUT_LIMIT"] = app.config["MAX_TRANSACTION_AMOUNT"]
+    for _ in range(5):
+        fund(app, customer["account"]["account_number"], PAYER_FUNDS // 5)
+    return customer

@@ -1,6 +1,8 @@
 """Shared assertions and small tools for HTTP tests (never a test module's import)."""
 
 import json
+import os
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -92,3 +94,24 @@ def sent_reset_code(app, username: str) -> str | None:
     )
     found = [re.search(r"\b[0-9]{8}\b", m["body"] or "") for m in messages]
     return found[0].group() if found and found[0] else None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(port: int | None = None, **settings: str) -> dict:
+    """The environment of a server started as a subprocess: this one's, the
+    in-memory database, development mode, quiet logs, ``settings`` on top."""
+    env = {
+        **os.environ,
+        "MONGO_URI": "mongomock://",
+        "APP_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+    if port is not None:
+        env.update({"HOST": "127.0.0.1", "PORT": str(port)})
+    return {**env, **settings}

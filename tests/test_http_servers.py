@@ -19,6 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.serving import SERVER_HEADER, ProblemRequestHandler, harden_gunicorn
+from tests.helpers import free_port, server_environment
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 20.0
@@ -29,21 +30,8 @@ IO_TIMEOUT_S = 5.0
 OVERSIZE = {"werkzeug": 70_000, "gunicorn": 20_000}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(kind: str, port: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "MONGO_URI": "mongomock://",
-        "APP_ENV": "development",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = server_environment(port)
     if kind == "werkzeug":
         command = [sys.executable, "run.py"]
     else:
@@ -288,14 +276,9 @@ def test_gunicorn_metrics_sum_every_worker(tmp_path):
     port = free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    env = {
-        **os.environ,
-        "MONGO_URI": "mongomock://",
-        "APP_ENV": "development",
-        "LOG_LEVEL": "WARNING",
-        "METRICS_ENABLED": "true",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
+    env = server_environment(
+        METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)
+    )
     command = [
         sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
         "-w", "2", "-k", "sync", "--no-control-socket",

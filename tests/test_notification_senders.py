@@ -5,7 +5,6 @@ crash between claim and mark, the console senders and their secrets, Twilio."""
 import email
 import email.policy
 import logging
-import socket
 import sys
 import threading
 import types
@@ -33,14 +32,9 @@ from app.senders import (
     build_senders,
 )
 from tests import faults
+from tests.helpers import free_port
 
 MAIL_FROM = "Bank <bank@example.org>"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inbox:

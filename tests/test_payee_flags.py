@@ -9,17 +9,9 @@ from bson import ObjectId
 
 from app.db import get_db
 from tests import faults
-from tests.factories import fund
+from tests.conftest import PAYER_FUNDS
 
-FUNDS = 2_000_000
-
-
-@pytest.fixture
-def payer(app, customer):
-    app.config["DAILY_OUT_LIMIT"] = app.config["MAX_TRANSACTION_AMOUNT"]
-    for _ in range(5):
-        fund(app, customer["account"]["account_number"], FUNDS // 5)
-    return customer
+FUNDS = PAYER_FUNDS  # what the conftest's ``payer`` holds
 
 
 def add_payee(client, who, number: str, name: str) -> dict:

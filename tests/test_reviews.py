@@ -20,21 +20,12 @@ from app.db import get_db
 from app.models import utc_now
 from app.models.feed import FeedModel
 from tests import faults
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, PAYER_FUNDS
 from tests.factories import auth_headers, balance_cents, fund, make_user
 from tests.helpers import assert_problem, call
 
-# 20000.00, in five deposits of 4000.00: below FLAG_AMOUNT, so none is flagged.
-FUNDS = 2_000_000
-
-
-@pytest.fixture
-def payer(app, customer):
-    """The customer, funded with 20000.00 and a daily limit that never binds."""
-    app.config["DAILY_OUT_LIMIT"] = app.config["MAX_TRANSACTION_AMOUNT"]
-    for _ in range(5):
-        fund(app, customer["account"]["account_number"], FUNDS // 5)
-    return customer
+# What the conftest's ``payer`` holds (20000.00).
+FUNDS = PAYER_FUNDS
 
 
 def withdraw(client, who, amount: str) -> str:

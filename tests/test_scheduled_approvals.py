@@ -6,37 +6,25 @@ the money; the run shows the approval's outcome."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from app.commands import run_recovery
 from app.controllers import approval_rules
 from app.core import scheduled_transfers
-from app.core.scheduled_transfers import StandingOrder
 from app.core.schedules import Recurrence
 from app.db import get_db
-from app.models.user import UserModel
-from tests import faults
+from tests import faults, standing_orders
 from tests.factories import balance_cents, fund
+from tests.standing_orders import at, posted_out
 
 LARGE = 1_000_000  # APPROVAL_THRESHOLD, 10000.00
 FUNDS = 2_500_000
 
 
-def at(day: str, hour: int = 12) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
-
-
 def place(app, customer, target, start, cents=LARGE, recurrence=None) -> dict:
-    with app.app_context():
-        owner = UserModel().find_by_id(customer["user"]["id"])
-        return scheduled_transfers.place(
-            owner,
-            StandingOrder(cents=cents, start_date=date.fromisoformat(start),
-                          to_account_number=target, recurrence=recurrence),
-            currency="USD", today=date.fromisoformat(start),
-        )  # fmt: skip
+    return standing_orders.place(app, customer, target, start, cents, recurrence)
 
 
 def pay(app, when: datetime):
@@ -66,13 +54,6 @@ def shown_runs(client, customer, order) -> list[dict]:
                           headers=customer["headers"])  # fmt: skip
     assert response.status_code == 200
     return response.get_json()["items"]
-
-
-def posted_out(app, number: str) -> int:
-    with app.app_context():
-        return get_db()["transactions"].count_documents(
-            {"account_number": number, "type": "transfer_out", "status": "posted"}
-        )
 
 
 @pytest.fixture

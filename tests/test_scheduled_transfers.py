@@ -12,7 +12,6 @@ from app.core import scheduled_transfers
 from app.core.approvals import ApprovalRules
 from app.core.errors import AccountBusy
 from app.core.limits import DailyLimits
-from app.core.scheduled_transfers import StandingOrder
 from app.core.schedules import Recurrence
 from app.core.spending import SpendingRules
 from app.db import get_db
@@ -20,6 +19,7 @@ from app.models.user import UserModel
 from tests import faults
 from tests.factories import balance_cents, fund
 from tests.helpers import assert_problem
+from tests.standing_orders import at, place, posted_out
 from tests.test_ledger import OUTGOING, check
 
 FAR = "2099-01-31"
@@ -42,25 +42,6 @@ def approved(spending: SpendingRules) -> ApprovalRules:
     return ApprovalRules(1_000_000, timedelta(days=1), spending)
 
 
-def at(day: str, hour: int = 12) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
-
-
-def place(app, customer, target: str, start: str, cents=1000, recurrence=None):
-    """Place an order through the use case, as if today were its start."""
-    with app.app_context():
-        owner = UserModel().find_by_id(customer["user"]["id"])
-        return scheduled_transfers.place(
-            owner,
-            StandingOrder(
-                cents=cents, start_date=date.fromisoformat(start),
-                to_account_number=target, recurrence=recurrence,
-            ),
-            currency="USD",
-            today=date.fromisoformat(start),
-        )  # fmt: skip
-
-
 def pay(app, when: datetime):
     with app.app_context():
         return scheduled_transfers.pay_due(when, "UTC", rules(app))
@@ -77,13 +58,6 @@ def stored(app, order) -> dict:
         return get_db()["scheduled_transfers"].find_one({"_id": order["_id"]})
 
 
-def posted_out(app, number: str) -> int:
-    with app.app_context():
-        return get_db()["transactions"].count_documents(
-            {"account_number": number, "type": "transfer_out", "status": "posted"}
-        )
-
-
 @pytest.fixture
 def pair(app, customer, other_customer):
     mine = customer["account"]["account_number"]
@@ -94,9 +68,7 @@ def pair(app, customer, other_customer):
 # -- the runner, on an injected clock -------------------------------------------
 
 
-def test_a_monthly_order_from_31_january_pays_on_each_month_end(
-    app, customer, pair
-):
+def test_a_monthly_order_from_31_january_pays_on_each_month_end(app, customer, pair):
     mine, theirs = pair
     order = place(app, customer, theirs, "2027-01-31",
                   recurrence=Recurrence("monthly", count=3))  # fmt: skip
@@ -112,7 +84,9 @@ def test_a_monthly_order_from_31_january_pays_on_each_month_end(
     ]  # fmt: skip
     after = stored(app, order)
     assert (after["status"], after["runs_made"], after["next_run_date"]) == (
-        "completed", 3, None
+        "completed",
+        3,
+        None,
     )
     assert balance_cents(app, theirs) == 3000
     assert check(app)["ok"]
@@ -240,9 +214,12 @@ def test_every_move_in_every_state(app, client, customer, pair, state, move):
     if wanted is None:
         body = assert_problem(answer, 409, "invalid_state")
         assert state in body["detail"]
-        assert client.get(
-            f"/scheduled-transfers/{order_id}", headers=customer["headers"]
-        ).get_json()["status"] == state
+        assert (
+            client.get(
+                f"/scheduled-transfers/{order_id}", headers=customer["headers"]
+            ).get_json()["status"]
+            == state
+        )
     else:
         assert answer.status_code == 200, answer.get_json()
         assert answer.get_json()["status"] == wanted

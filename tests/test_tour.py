@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import helpers
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -359,12 +361,6 @@ def missing_tools() -> list[str]:
     return [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_until_healthy(process: subprocess.Popen, base: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -391,18 +387,13 @@ def tour_server(readme, tmp_path):
             pytest.fail(f"CI must run the README's tour: no {', '.join(missing)}")
         pytest.skip(f"the README's tour needs {', '.join(missing)}")
     port = free_port()
-    env = {
-        **os.environ,
+    env = helpers.server_environment(
+        port,
         **server_environment(readme),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "MONGO_URI": "mongomock://",
-        "APP_ENV": "development",
-        "LOG_LEVEL": "WARNING",
-        "DEMO_DATA": "false",
-        "JOBS_INTERVAL_SECONDS": "1",
-        "EMAIL_BACKEND": "console",
-    }
+        DEMO_DATA="false",
+        JOBS_INTERVAL_SECONDS="1",
+        EMAIL_BACKEND="console",
+    )
     output = tmp_path / "server.txt"
     with output.open("w") as terminal:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
